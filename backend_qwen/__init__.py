@@ -1,0 +1,15 @@
+"""The capable service: Qwen2.5-0.5B-Instruct when its GGUF is in models/, else the bundled model."""
+
+from engine.model_files import ModelFile
+from engine.settings import ServiceProfile
+
+PROFILE = ServiceProfile(
+    name="qwen",
+    label="Capable",
+    default_port=8001,
+    preferred_model=ModelFile(
+        name="Qwen2.5-0.5B-Instruct Q4_K_M",
+        filename="qwen2.5-0.5b-instruct-q4_k_m.gguf",
+        repo_id="Qwen/Qwen2.5-0.5B-Instruct-GGUF",
+    ),
+)

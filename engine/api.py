@@ -1,0 +1,141 @@
+"""RusChat's own endpoints: health, info, history and the persisted chat stream."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from engine.context import Service, current
+from engine.errors import ApiError
+from engine.inference import Prompt, PromptTooLong
+from engine.scheduler import Finished, Job, QueueFull
+from engine.storage import ConflictError
+from engine.streaming import event_stream, relay
+from shared.schemas import ChatRequest, Message, SessionPatch, check_uuid, new_id
+
+bp = Blueprint("api", __name__)
+
+
+def read_json() -> Any:
+    """The request body as JSON, whatever the Content-Type says; 400 if it is not JSON."""
+    raw = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+
+
+def prepare(service: Service, messages: Sequence[dict[str, str]]) -> Prompt:
+    try:
+        return service.engine.prepare(messages)
+    except PromptTooLong as error:
+        raise ApiError(422, "context_length_exceeded", str(error)) from None
+
+
+def submit(service: Service, job: Job, on_accept: Callable[[], None] | None = None) -> None:
+    try:
+        service.scheduler.submit(job, on_accept)
+    except QueueFull as full:
+        raise ApiError(503, "queue_full", str(full), retry_after=full.retry_after) from None
+    except ConflictError as conflict:
+        raise ApiError(409, "id_conflict", str(conflict)) from None
+
+
+def session_id_arg(session_id: str) -> str:
+    try:
+        return check_uuid(session_id, "session_id")
+    except ValueError:
+        raise ApiError(404, "session_not_found", "no such session") from None
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/api/info")
+def info() -> Response:
+    return jsonify(current().info().to_dict())
+
+
+@bp.get("/api/sessions")
+def list_sessions() -> Response:
+    sessions = current().store.list_sessions()
+    return jsonify({"sessions": [s.to_dict(with_messages=False) for s in sessions]})
+
+
+@bp.get("/api/sessions/<session_id>")
+def get_session(session_id: str) -> Response:
+    session = current().store.get_session(session_id_arg(session_id))
+    if session is None:
+        raise ApiError(404, "session_not_found", "no such session")
+    return jsonify(session.to_dict())
+
+
+@bp.patch("/api/sessions/<session_id>")
+def rename_session(session_id: str) -> Response:
+    service = current()
+    patch = SessionPatch.from_dict(read_json(), service.config.limits)
+    session = service.store.rename_session(session_id_arg(session_id), patch.title)
+    if session is None:
+        raise ApiError(404, "session_not_found", "no such session")
+    return jsonify(session.to_dict(with_messages=False))
+
+
+@bp.delete("/api/sessions/<session_id>")
+def delete_session(session_id: str) -> Response:
+    if not current().store.delete_session(session_id_arg(session_id)):
+        raise ApiError(404, "session_not_found", "no such session")
+    return Response(status=204)
+
+
+@bp.post("/api/chat")
+def chat() -> Response:
+    """Stream an answer to the conversation and store both the question and the answer."""
+    service = current()
+    chat_request = ChatRequest.from_dict(read_json(), service.config.limits)
+    conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages]
+    if chat_request.system:
+        conversation.insert(0, {"role": "system", "content": chat_request.system})
+    prompt = prepare(service, conversation)
+
+    answer_id = new_id()
+    answer_created: list[float] = []
+
+    def store_question() -> None:
+        # Before generation can start: the user's words are safe even if we crash.
+        service.store.add_user_message(chat_request.session_id, chat_request.messages[-1])
+        answer_created.append(time.time())
+
+    def store_answer(result: Finished) -> None:
+        service.store.add_answer(
+            Message(
+                id=answer_id,
+                session_id=chat_request.session_id,
+                role="assistant",
+                content=result.text,
+                created_at=answer_created[0],
+                model=service.engine.model_name,
+                service=service.config.service,
+                finish_reason=result.finish_reason,
+                error=result.error,
+            )
+        )
+
+    job = Job(prompt=prompt, params=chat_request.params, on_finish=store_answer)
+    submit(service, job, on_accept=store_question)
+    return event_stream(
+        relay(
+            job,
+            model=service.engine.model_name,
+            completion_id=f"chatcmpl-{answer_id}",
+            heartbeat=service.config.heartbeat_seconds,
+            status_events=True,
+            message_id=answer_id,
+            session_id=chat_request.session_id,
+        )
+    )

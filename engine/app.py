@@ -1,0 +1,57 @@
+"""The application factory: ``create_app(config)`` builds one service."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from engine import api, errors, openai_api, security, status
+from engine.context import Service, attach
+from engine.inference import Engine, LlamaEngine
+from engine.scheduler import Scheduler
+from engine.settings import ServiceConfig
+from engine.storage import Store
+
+log = logging.getLogger(__name__)
+
+
+def load_engine(config: ServiceConfig) -> Engine:
+    return LlamaEngine(
+        str(config.model_path),
+        config.model_name,
+        context_size=config.context_size,
+        threads=config.threads,
+        fallback_chat_template=config.fallback_chat_template,
+        prefix_cache_bytes=config.prefix_cache_bytes,
+    )
+
+
+def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
+    """Build the service. Tests pass a scripted ``engine``; production loads the GGUF."""
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = Store(config.database_url)
+    engine = engine or load_engine(config)
+    scheduler = Scheduler(engine, config.max_queue)
+    scheduler.start()
+    attach(app, Service(config=config, engine=engine, store=store, scheduler=scheduler))
+    errors.register_error_handlers(app)
+    security.install(app, config)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(openai_api.bp)
+    status.install(app)
+    log.info(
+        "%s service ready: %s (%s), history in %s",
+        config.label,
+        engine.model_name,
+        config.model_path.name,
+        config.database_url,
+    )
+    return app
+
+
+def shutdown(app: Flask) -> None:
+    service: Service = app.extensions["ruschat"]
+    service.scheduler.stop()
+    service.store.close()

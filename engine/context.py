@@ -1,0 +1,54 @@
+"""The per-app state the request handlers share, hung off the Flask app object."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+
+from engine.inference import Engine
+from engine.scheduler import Scheduler
+from engine.settings import ServiceConfig
+from engine.storage import Store
+from shared.schemas import ServiceInfo
+
+VERSION = "0.1.0"
+
+
+@dataclass
+class Service:
+    config: ServiceConfig
+    engine: Engine
+    store: Store
+    scheduler: Scheduler
+    started_at: float = field(default_factory=time.time)
+    status_sockets: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.status_sockets = threading.BoundedSemaphore(self.config.max_status_sockets)
+
+    def info(self) -> ServiceInfo:
+        status = self.scheduler.status()
+        return ServiceInfo(
+            service=self.config.service,
+            label=self.config.label,
+            model=self.engine.model_name,
+            model_file=self.engine.model_file.rsplit("/", 1)[-1],
+            context_size=self.engine.context_size,
+            state=status.state,
+            queue_depth=status.queue_depth,
+            max_queue=self.scheduler.max_queue,
+            tokens_per_second=status.tokens_per_second,
+            version=VERSION,
+        )
+
+
+def attach(app: Flask, service: Service) -> None:
+    app.extensions["ruschat"] = service
+
+
+def current() -> Service:
+    service: Service = current_app.extensions["ruschat"]
+    return service

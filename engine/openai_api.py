@@ -1,0 +1,83 @@
+"""OpenAI-compatible endpoints: the official ``openai`` client works unchanged.
+
+Stateless: nothing here is stored in the chat history.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+from flask import Blueprint, Response, jsonify
+
+from engine.api import prepare, read_json, submit
+from engine.context import current
+from engine.errors import error_response
+from engine.scheduler import Job
+from engine.streaming import error_for, event_stream, relay, wait_for_result
+from shared.schemas import CompletionRequest, new_id, openai_finish_reason
+
+bp = Blueprint("openai", __name__, url_prefix="/v1")
+
+
+@bp.get("/models")
+def models() -> Response:
+    service = current()
+    return jsonify(
+        {
+            "object": "list",
+            "data": [
+                {
+                    "id": service.engine.model_name,
+                    "object": "model",
+                    "created": int(service.started_at),
+                    "owned_by": f"ruschat-{service.config.service}",
+                }
+            ],
+        }
+    )
+
+
+@bp.post("/chat/completions")
+def chat_completions() -> Response:
+    service = current()
+    body = CompletionRequest.from_dict(read_json(), service.config.limits)
+    prompt = prepare(service, [{"role": m.role, "content": m.content} for m in body.messages])
+    job = Job(prompt=prompt, params=body.params)
+    submit(service, job)
+    completion_id = f"chatcmpl-{new_id()}"
+    model = service.engine.model_name
+    if body.stream:
+        return event_stream(
+            relay(
+                job,
+                model=model,
+                completion_id=completion_id,
+                heartbeat=service.config.heartbeat_seconds,
+                status_events=False,
+            )
+        )
+    try:
+        result = wait_for_result(job)
+    finally:
+        job.cancel()
+    error = error_for(result)
+    if error is not None:
+        return error_response(error)
+    return jsonify(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": result.text},
+                    "finish_reason": openai_finish_reason(result.finish_reason),
+                }
+            ],
+            "usage": result.usage.to_dict(),
+            "ruschat": {"finish_reason": result.finish_reason, "timings": asdict(result.timings)},
+        }
+    )

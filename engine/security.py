@@ -1,0 +1,41 @@
+"""Who may talk to a service: loopback Host names, the web app's origins, bounded bodies."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_cors import CORS
+
+from engine.errors import ApiError
+from engine.settings import ServiceConfig
+
+
+def host_name(host_header: str) -> str:
+    """``localhost:8000`` -> ``localhost``; ``[::1]:8000`` -> ``::1``."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def install(app: Flask, config: ServiceConfig) -> None:
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    allowed_hosts = {h.lower() for h in config.allowed_hosts}
+    allowed_origins = set(config.allowed_origins)
+
+    @app.before_request
+    def _refuse_foreign_callers() -> None:
+        # A page on another site must not drive the model or touch the history, not
+        # even by DNS rebinding (a foreign name that resolves to 127.0.0.1).
+        if host_name(request.host) not in allowed_hosts:
+            raise ApiError(403, "forbidden_host", "this Host is not a local name of the service")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") not in allowed_origins:
+            raise ApiError(403, "forbidden_origin", "this origin may not call the service")
+
+    CORS(
+        app,
+        origins=sorted(allowed_origins),
+        methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Content-Type", "Authorization"],
+        max_age=600,
+    )

@@ -1,0 +1,173 @@
+"""Service configuration: one frozen dataclass, filled by exactly one function."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.model_files import ModelFile
+from shared.schemas import Limits
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ORIGINS = ("http://localhost:8080", "http://127.0.0.1:8080")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class ServiceProfile:
+    """What distinguishes one backend from the other; each backend folder defines one."""
+
+    name: str
+    """Short service id, used in env var names, file names and stored messages."""
+    label: str
+    """What the UI calls the service ("Fast", "Capable")."""
+    default_port: int
+    preferred_model: ModelFile | None = None
+    """The named model, used when its file is in the models folder."""
+    fallback_chat_template: str | None = None
+    """Jinja2 chat template for GGUF files that carry none."""
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Everything one running service needs to know."""
+
+    service: str
+    """Short service id (``tinyllama``, ``qwen``)."""
+    label: str
+    """Display label of the service."""
+    model_path: Path
+    """GGUF file to load."""
+    model_name: str
+    """Human-readable model name reported to clients."""
+    database_url: str
+    """SQLAlchemy URL of the history database."""
+    host: str = "127.0.0.1"
+    """Address to bind; loopback unless the user asks otherwise."""
+    port: int = 8000
+    """TCP port to listen on."""
+    fallback_chat_template: str | None = None
+    """Chat template used when the GGUF has none."""
+    context_size: int = 4096
+    """Tokens of context per conversation (llama.cpp ``n_ctx``)."""
+    threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    """CPU threads for inference."""
+    max_queue: int = 8
+    """Requests that may wait for the model; one more gets 503."""
+    prefix_cache_bytes: int = 512 * 1024 * 1024
+    """RAM for saved KV states of recent conversations (prefix reuse across chats)."""
+    limits: Limits = Limits()
+    """Bounds on messages, their length and max_tokens."""
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body accepted (413 beyond)."""
+    allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
+    """Browser origins allowed to call the service (CORS); other origins get 403."""
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    """Names accepted in the Host header (DNS-rebinding defence); others get 403."""
+    http_threads: int = 32
+    """Request threads of the WSGI server; streams and status sockets each hold one."""
+    max_status_sockets: int = 8
+    """Concurrent status WebSockets; one more is refused."""
+    heartbeat_seconds: float = 1.0
+    """Keep-alive interval of SSE streams while a request waits in the queue."""
+
+
+def _env(environ: Mapping[str, str], prefix: str, key: str) -> str | None:
+    value = environ.get(f"{prefix}_{key}")
+    return value if value not in (None, "") else None
+
+
+def database_url(value: str) -> str:
+    """Accept a SQLAlchemy URL or a plain path to a SQLite file."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def config_from_args(
+    profile: ServiceProfile, argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> ServiceConfig:
+    """Build a service's configuration from its command line and environment.
+
+    Command-line options win over ``RUSCHAT_<SERVICE>_*`` variables, which win over the
+    defaults. The only place that reads the environment.
+    """
+    from engine.model_files import display_name, resolve_model
+
+    environ = os.environ if environ is None else environ
+    prefix = f"RUSCHAT_{profile.name.upper()}"
+    data_dir = Path(environ.get("RUSCHAT_DATA_DIR") or REPO_ROOT / "data")
+    models_dir = Path(environ.get("RUSCHAT_MODELS_DIR") or REPO_ROOT / "models")
+
+    parser = argparse.ArgumentParser(
+        prog=f"python -m backend_{profile.name}",
+        description=f"RusChat {profile.label.lower()} inference service. Every option can "
+        f"also be set as {prefix}_<OPTION> (e.g. {prefix}_PORT).",
+    )
+    parser.add_argument("--host", default=_env(environ, prefix, "HOST") or "127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(_env(environ, prefix, "PORT") or profile.default_port))
+    parser.add_argument(
+        "--db",
+        default=_env(environ, prefix, "DB"),
+        help="SQLite file or SQLAlchemy URL (default: data/<service>.sqlite3)",
+    )
+    parser.add_argument("--model", default=_env(environ, prefix, "MODEL"), help="GGUF file")
+    parser.add_argument(
+        "--ctx", type=int, default=int(_env(environ, prefix, "CTX") or 4096), help="context size in tokens"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=int(_env(environ, prefix, "THREADS") or 0) or None,
+        help="CPU threads for inference (default: all cores)",
+    )
+    parser.add_argument("--max-queue", type=int, default=int(_env(environ, prefix, "MAX_QUEUE") or 8))
+    parser.add_argument(
+        "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
+    )
+    parser.add_argument(
+        "--allowed-hosts",
+        default=_env(environ, prefix, "ALLOWED_HOSTS"),
+        help="comma-separated extra names accepted in the Host header",
+    )
+    args = parser.parse_args(argv)
+
+    if args.port < 0 or args.port > 65535:
+        parser.error("--port must be between 0 and 65535")
+    if args.ctx < 256:
+        parser.error("--ctx must be at least 256")
+    if args.max_queue < 0:
+        parser.error("--max-queue must not be negative")
+
+    model_path = (
+        Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
+    )
+    db = args.db or str(data_dir / f"{profile.name}.sqlite3")
+    origins = (
+        tuple(o.strip().rstrip("/") for o in args.origins.split(",") if o.strip()) if args.origins else DEFAULT_ORIGINS
+    )
+    extra_hosts = tuple(h.strip() for h in (args.allowed_hosts or "").split(",") if h.strip())
+    hosts = tuple(
+        dict.fromkeys(LOCAL_HOSTS + ((args.host,) if args.host not in ("0.0.0.0", "::") else ()) + extra_hosts)
+    )
+    kwargs = {"threads": args.threads} if args.threads else {}
+    max_queue = args.max_queue
+    return ServiceConfig(
+        service=profile.name,
+        label=profile.label,
+        model_path=model_path,
+        model_name=display_name(model_path, profile.preferred_model),
+        database_url=database_url(db),
+        host=args.host,
+        port=args.port,
+        fallback_chat_template=profile.fallback_chat_template,
+        context_size=args.ctx,
+        max_queue=max_queue,
+        allowed_origins=origins,
+        allowed_hosts=hosts,
+        http_threads=max_queue + 24,
+        **kwargs,
+    )

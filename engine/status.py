@@ -1,0 +1,41 @@
+"""Live service status over a WebSocket (flask-sock): busy/idle, queue depth, tokens/s."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from flask import Flask
+from flask_sock import Sock
+from simple_websocket import ConnectionClosed
+
+from engine.context import current
+
+IDLE_HEARTBEAT_SECONDS = 10.0
+BUSY_REFRESH_SECONDS = 1.0
+
+
+def install(app: Flask) -> None:
+    sock = Sock(app)
+
+    @sock.route("/ws/status")
+    def status_socket(ws: Any) -> None:
+        """Send the service info whenever it changes (and every second while busy)."""
+        service = current()
+        if not service.status_sockets.acquire(blocking=False):
+            ws.close(reason=1013, message="too many status connections")
+            return
+        try:
+            version, last_sent = -1, 0.0
+            while ws.connected:
+                status = service.scheduler.wait_for_change(version, timeout=BUSY_REFRESH_SECONDS)
+                now = time.monotonic()
+                due = IDLE_HEARTBEAT_SECONDS if status.state == "idle" else BUSY_REFRESH_SECONDS
+                if status.version != version or now - last_sent >= due:
+                    ws.send(json.dumps(service.info().to_dict()))
+                    version, last_sent = status.version, now
+        except ConnectionClosed:
+            pass
+        finally:
+            service.status_sockets.release()

@@ -1,0 +1,251 @@
+"""Chat history in SQL (SQLite by default) through SQLAlchemy 2.
+
+The HTTP layer talks to :class:`Store`; nothing outside this module writes SQL.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from shared.schemas import ChatMessage, Message, Session
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SessionRow(Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), ForeignKey("sessions.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    service: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --------------------------------------------------------------------------- migrations
+# Named, ordered, applied once and recorded in `migrations`. Each migration spells out
+# its own tables so that later changes to the ORM classes never rewrite history.
+
+
+def m001_initial(conn: Connection) -> None:
+    meta = MetaData()
+    Table(
+        "sessions",
+        meta,
+        Column("id", String(36), primary_key=True),
+        Column("title", String(200), nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("updated_at", Float, nullable=False),
+    )
+    Table(
+        "messages",
+        meta,
+        Column("id", String(36), primary_key=True),
+        Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+        Column("role", String(16), nullable=False),
+        Column("content", Text, nullable=False),
+        Column("created_at", Float, nullable=False),
+        Column("model", String(200)),
+        Column("service", String(64)),
+        Column("finish_reason", String(16)),
+        Column("error", Text),
+        Index("ix_messages_session_created", "session_id", "created_at"),
+    )
+    meta.create_all(conn)
+
+
+def m002_sessions_updated_index(conn: Connection) -> None:
+    Index("ix_sessions_updated", Table("sessions", MetaData(), autoload_with=conn).c.updated_at).create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [m001_initial, m002_sessions_updated_index]
+
+_migrations_table = Table(
+    "migrations", MetaData(), Column("name", String(100), primary_key=True), Column("applied_at", Float, nullable=False)
+)
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied now."""
+    applied_now = []
+    with engine.begin() as conn:
+        _migrations_table.create(conn, checkfirst=True)
+        done = set(conn.scalars(select(_migrations_table.c.name)))
+        for migration in MIGRATIONS:
+            if migration.__name__ in done:
+                continue
+            migration(conn)
+            conn.execute(_migrations_table.insert().values(name=migration.__name__, applied_at=time.time()))
+            applied_now.append(migration.__name__)
+    return applied_now
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL: readers never wait for the writer, and a kill -9 mid-write leaves a
+    # readable database. NORMAL sync is crash-safe in WAL mode.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class ConflictError(Exception):
+    """A message id already belongs to another session."""
+
+
+def _title_from(content: str, limit: int = 60) -> str:
+    line = " ".join(content.split())
+    return (line[: limit - 1] + "…") if len(line) > limit else (line or "New chat")
+
+
+class Store:
+    """Sessions and messages of one service."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            from pathlib import Path
+
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, connect_args={"timeout": 15} if url.startswith("sqlite") else {})
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        migrate(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add_user_message(self, session_id: str, message: ChatMessage) -> Message:
+        """Store the new user message, creating its session on first use. Idempotent."""
+        now = time.time()
+        with self._session.begin() as db:
+            session = db.get(SessionRow, session_id)
+            if session is None:
+                session = SessionRow(id=session_id, title=_title_from(message.content), created_at=now, updated_at=now)
+                db.add(session)
+            existing = db.get(MessageRow, message.id)
+            if existing is not None:
+                if existing.session_id != session_id:
+                    raise ConflictError(f"message {message.id} belongs to another session")
+                return _message(existing)
+            row = MessageRow(
+                id=message.id, session_id=session_id, role=message.role, content=message.content, created_at=now
+            )
+            db.add(row)
+            session.updated_at = now
+        return _message(row)
+
+    def add_answer(self, message: Message) -> None:
+        """Store a finished (or stopped, or failed) answer."""
+        with self._session.begin() as db:
+            db.add(
+                MessageRow(
+                    id=message.id,
+                    session_id=message.session_id,
+                    role=message.role,
+                    content=message.content,
+                    created_at=message.created_at,
+                    model=message.model,
+                    service=message.service,
+                    finish_reason=message.finish_reason,
+                    error=message.error,
+                )
+            )
+            db.execute(update(SessionRow).where(SessionRow.id == message.session_id).values(updated_at=time.time()))
+
+    def list_sessions(self) -> list[Session]:
+        counts = select(MessageRow.session_id, func.count().label("n")).group_by(MessageRow.session_id).subquery()
+        query = (
+            select(SessionRow, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.session_id == SessionRow.id)
+            .order_by(SessionRow.updated_at.desc())
+        )
+        with self._session() as db:
+            return [_session(row, count) for row, count in db.execute(query)]
+
+    def get_session(self, session_id: str) -> Session | None:
+        with self._session() as db:
+            row = db.get(SessionRow, session_id)
+            if row is None:
+                return None
+            messages = db.scalars(
+                select(MessageRow)
+                .where(MessageRow.session_id == session_id)
+                .order_by(MessageRow.created_at, MessageRow.id)
+            ).all()
+            return _session(row, len(messages), tuple(_message(m) for m in messages))
+
+    def rename_session(self, session_id: str, title: str) -> Session | None:
+        with self._session.begin() as db:
+            row = db.get(SessionRow, session_id)
+            if row is None:
+                return None
+            row.title = title
+            row.updated_at = time.time()
+        return self.get_session(session_id)
+
+    def delete_session(self, session_id: str) -> bool:
+        with self._session.begin() as db:
+            db.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
+            return db.execute(delete(SessionRow).where(SessionRow.id == session_id)).rowcount > 0
+
+
+def _message(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        role=row.role,
+        content=row.content,
+        created_at=row.created_at,
+        model=row.model,
+        service=row.service,
+        finish_reason=row.finish_reason,
+        error=row.error,
+    )
+
+
+def _session(row: SessionRow, count: int, messages: tuple[Message, ...] = ()) -> Session:
+    return Session(
+        id=row.id,
+        title=row.title,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        message_count=count,
+        messages=messages,
+    )

@@ -1,0 +1,578 @@
+"""Everything that crosses the wire between the services and their clients.
+
+Standard library only: the backends import this file under CPython and the web app
+imports the very same file under Pyodide. Every ``from_dict`` validates its input and
+raises :class:`SchemaError` (a ``ValueError``) naming the offending field.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROLES = ("system", "user", "assistant")
+FINISH_REASONS = ("stop", "length", "cancelled", "error")
+SERVICE_STATES = ("idle", "busy")
+
+
+class SchemaError(ValueError):
+    """Input that does not match the wire contract.
+
+    ``code`` is a stable machine-readable string; ``status`` the HTTP status a service
+    answers with (400 malformed, 413 too large).
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str = "invalid_request", status: int = 400
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one chat request may carry."""
+
+    max_messages: int = 200
+    max_message_chars: int = 32_000
+    max_tokens: int = 2048
+    max_title_chars: int = 200
+
+
+DEFAULT_LIMITS = Limits()
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _mapping(data: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise SchemaError(f"{what} must be a JSON object", field=what)
+    return data
+
+
+def _str(data: Mapping[str, Any], key: str, *, optional: bool = False, max_chars: int | None = None) -> str | None:
+    value = data.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise SchemaError(f"'{key}' is required", field=key)
+    if not isinstance(value, str):
+        raise SchemaError(f"'{key}' must be a string", field=key)
+    if max_chars is not None and len(value) > max_chars:
+        raise SchemaError(f"'{key}' is longer than {max_chars} characters", field=key, code="too_large", status=413)
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
+    value = data.get(key)
+    if value is None:
+        return default
+    # bool is an int in Python, but `true` is not a temperature.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SchemaError(f"'{key}' must be a number", field=key)
+    if not low <= value <= high:
+        raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
+    return float(value)
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SchemaError(f"'{key}' must be an integer", field=key)
+    if not low <= value <= high:
+        raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
+    return value
+
+
+def check_uuid(value: Any, key: str) -> str:
+    """Return ``value`` in canonical UUID form, or raise SchemaError."""
+    if not isinstance(value, str):
+        raise SchemaError(f"'{key}' must be a UUID string", field=key)
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise SchemaError(f"'{key}' is not a valid UUID", field=key) from None
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+# --------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One turn of a conversation as a client sends it."""
+
+    id: str
+    role: str
+    content: str
+
+    @classmethod
+    def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS, where: str = "message") -> ChatMessage:
+        data = _mapping(data, where)
+        role = _str(data, "role")
+        if role not in ROLES:
+            raise SchemaError(f"'role' must be one of {', '.join(ROLES)}", field="role")
+        content = _str(data, "content", max_chars=limits.max_message_chars)
+        raw_id = data.get("id")
+        message_id = new_id() if raw_id is None else check_uuid(raw_id, "id")
+        return cls(id=message_id, role=role, content=content or "")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A stored message, as the history endpoints return it."""
+
+    id: str
+    session_id: str
+    role: str
+    content: str
+    created_at: float
+    model: str | None = None
+    service: str | None = None
+    finish_reason: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Message:
+        data = _mapping(data, "message")
+        role = _str(data, "role")
+        if role not in ROLES:
+            raise SchemaError(f"'role' must be one of {', '.join(ROLES)}", field="role")
+        finish = _str(data, "finish_reason", optional=True)
+        if finish is not None and finish not in FINISH_REASONS:
+            raise SchemaError("'finish_reason' is not a known reason", field="finish_reason")
+        return cls(
+            id=check_uuid(data.get("id"), "id"),
+            session_id=check_uuid(data.get("session_id"), "session_id"),
+            role=role,
+            content=_str(data, "content") or "",
+            created_at=_number(data, "created_at", math.nan, 0, math.inf),
+            model=_str(data, "model", optional=True),
+            service=_str(data, "service", optional=True),
+            finish_reason=finish,
+            error=_str(data, "error", optional=True),
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    """A chat. ``messages`` is empty in listings and filled by ``GET /api/sessions/<id>``."""
+
+    id: str
+    title: str
+    created_at: float
+    updated_at: float
+    message_count: int = 0
+    messages: tuple[Message, ...] = ()
+
+    def to_dict(self, with_messages: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "message_count": self.message_count,
+        }
+        if with_messages:
+            data["messages"] = [m.to_dict() for m in self.messages]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Session:
+        data = _mapping(data, "session")
+        messages = data.get("messages") or []
+        if not isinstance(messages, list):
+            raise SchemaError("'messages' must be a list", field="messages")
+        parsed = tuple(Message.from_dict(m) for m in messages)
+        return cls(
+            id=check_uuid(data.get("id"), "id"),
+            title=_str(data, "title") or "",
+            created_at=_number(data, "created_at", 0.0, 0, math.inf),
+            updated_at=_number(data, "updated_at", 0.0, 0, math.inf),
+            message_count=_int(data, "message_count", len(parsed), 0, 10**9),
+            messages=parsed,
+        )
+
+
+@dataclass(frozen=True)
+class SessionPatch:
+    """Body of ``PATCH /api/sessions/<id>``."""
+
+    title: str
+
+    @classmethod
+    def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> SessionPatch:
+        data = _mapping(data, "body")
+        title = (_str(data, "title", max_chars=limits.max_title_chars) or "").strip()
+        if not title:
+            raise SchemaError("'title' must not be empty", field="title")
+        return cls(title=title)
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    max_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 0.95
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> GenerationParams:
+        # OpenAI renamed max_tokens to max_completion_tokens; accept both.
+        key = "max_completion_tokens" if data.get("max_completion_tokens") is not None else "max_tokens"
+        return cls(
+            max_tokens=_int(data, key, min(cls.max_tokens, limits.max_tokens), 1, limits.max_tokens),
+            temperature=_number(data, "temperature", cls.temperature, 0.0, 2.0),
+            top_p=_number(data, "top_p", cls.top_p, 0.0, 1.0),
+        )
+
+
+def _messages(data: Mapping[str, Any], limits: Limits) -> tuple[ChatMessage, ...]:
+    raw = data.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise SchemaError("'messages' must be a non-empty list", field="messages")
+    if len(raw) > limits.max_messages:
+        raise SchemaError(
+            f"at most {limits.max_messages} messages per request", field="messages", code="too_large", status=413
+        )
+    return tuple(ChatMessage.from_dict(m, limits, f"messages[{i}]") for i, m in enumerate(raw))
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Body of ``POST /api/chat``: the conversation so far, the last message the new one."""
+
+    session_id: str
+    messages: tuple[ChatMessage, ...]
+    params: GenerationParams = field(default_factory=GenerationParams)
+    system: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatRequest:
+        data = _mapping(data, "body")
+        messages = _messages(data, limits)
+        if messages[-1].role != "user":
+            raise SchemaError("the last message must have role 'user'", field="messages")
+        ids = [m.id for m in messages]
+        if len(set(ids)) != len(ids):
+            raise SchemaError("message ids must be unique", field="messages")
+        return cls(
+            session_id=check_uuid(data.get("session_id"), "session_id"),
+            messages=messages,
+            params=GenerationParams.from_dict(data, limits),
+            system=_str(data, "system", optional=True, max_chars=limits.max_message_chars),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "session_id": self.session_id,
+            "messages": [asdict(m) for m in self.messages],
+            **asdict(self.params),
+        }
+        if self.system is not None:
+            data["system"] = self.system
+        return data
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    """Body of the OpenAI-compatible ``POST /v1/chat/completions`` (the subset we honour)."""
+
+    messages: tuple[ChatMessage, ...]
+    params: GenerationParams
+    stream: bool = False
+    include_usage: bool = False
+    model: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> CompletionRequest:
+        data = _mapping(data, "body")
+        stream = data.get("stream", False)
+        if not isinstance(stream, bool):
+            raise SchemaError("'stream' must be a boolean", field="stream")
+        options = data.get("stream_options") or {}
+        options = _mapping(options, "stream_options")
+        return cls(
+            messages=_messages(data, limits),
+            params=GenerationParams.from_dict(data, limits),
+            stream=stream,
+            include_usage=bool(options.get("include_usage", False)),
+            model=_str(data, "model", optional=True),
+        )
+
+
+# --------------------------------------------------------------------------- stream events
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Milliseconds spent waiting in the queue and until the first token; decode speed."""
+
+    queue_ms: float = 0.0
+    ttft_ms: float = 0.0
+    total_ms: float = 0.0
+    tokens_per_second: float = 0.0
+    cached_prompt_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class StreamDelta:
+    """What a client reads out of one ``chat.completion.chunk`` event."""
+
+    content: str = ""
+    finish_reason: str | None = None
+    message_id: str | None = None
+    model: str | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+    error: ErrorInfo | None = None
+
+
+def completion_chunk(
+    completion_id: str,
+    created: int,
+    model: str,
+    *,
+    content: str | None = None,
+    role: str | None = None,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
+    """One OpenAI ``chat.completion.chunk`` object."""
+    delta: dict[str, Any] = {}
+    if role is not None:
+        delta["role"] = role
+    if content is not None:
+        delta["content"] = content
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def openai_finish_reason(reason: str) -> str:
+    """OpenAI knows only stop/length; a cancelled or failed answer stopped early."""
+    return reason if reason in ("stop", "length") else "stop"
+
+
+def final_chunk(
+    completion_id: str,
+    created: int,
+    model: str,
+    *,
+    finish_reason: str,
+    usage: Usage,
+    timings: Timings,
+    message_id: str | None = None,
+    session_id: str | None = None,
+    error: ErrorInfo | None = None,
+) -> dict[str, Any]:
+    """The last chunk: OpenAI fields plus our own under ``ruschat``."""
+    chunk = completion_chunk(completion_id, created, model, finish_reason=openai_finish_reason(finish_reason))
+    chunk["usage"] = usage.to_dict()
+    extra: dict[str, Any] = {"finish_reason": finish_reason, "timings": asdict(timings)}
+    if message_id is not None:
+        extra["message_id"] = message_id
+    if session_id is not None:
+        extra["session_id"] = session_id
+    if error is not None:
+        extra["error"] = error.to_dict()["error"]
+    chunk["ruschat"] = extra
+    return chunk
+
+
+def parse_chunk(data: Any) -> StreamDelta:
+    """Read one decoded SSE ``data:`` JSON object of a chat stream."""
+    data = _mapping(data, "chunk")
+    if "error" in data and "choices" not in data:
+        return StreamDelta(finish_reason="error", error=ErrorInfo.from_dict(data))
+    choices = data.get("choices")
+    if not isinstance(choices, list):
+        raise SchemaError("'choices' must be a list", field="choices")
+    content, finish = "", None
+    if choices:
+        choice = _mapping(choices[0], "choices[0]")
+        delta = _mapping(choice.get("delta") or {}, "delta")
+        content = _str(delta, "content", optional=True) or ""
+        finish = _str(choice, "finish_reason", optional=True)
+    extra = data.get("ruschat")
+    usage = timings = error = None
+    message_id = None
+    if isinstance(extra, Mapping):
+        finish = _str(extra, "finish_reason", optional=True) or finish
+        message_id = _str(extra, "message_id", optional=True)
+        raw_timings = extra.get("timings")
+        if isinstance(raw_timings, Mapping):
+            known = {k: raw_timings[k] for k in Timings.__dataclass_fields__ if k in raw_timings}
+            timings = Timings(**known)
+        if isinstance(extra.get("error"), Mapping):
+            error = ErrorInfo.from_dict({"error": extra["error"]})
+    raw_usage = data.get("usage")
+    if isinstance(raw_usage, Mapping):
+        usage = Usage(int(raw_usage.get("prompt_tokens", 0)), int(raw_usage.get("completion_tokens", 0)))
+    return StreamDelta(
+        content=content,
+        finish_reason=finish,
+        message_id=message_id,
+        model=_str(data, "model", optional=True),
+        usage=usage,
+        timings=timings,
+        error=error,
+    )
+
+
+# --------------------------------------------------------------------------- errors, info
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """The one error shape of every endpoint: ``{"error": {"code", "message", "type"}}``.
+
+    ``type`` follows OpenAI's error types so that OpenAI clients raise the right exception.
+    """
+
+    code: str
+    message: str
+    status: int = 400
+
+    @property
+    def type(self) -> str:
+        if self.status == 404:
+            return "not_found_error"
+        if self.status == 503:
+            return "overloaded_error"
+        if self.status >= 500:
+            return "server_error"
+        if self.status == 403:
+            return "permission_error"
+        return "invalid_request_error"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "type": self.type, "status": self.status}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ErrorInfo:
+        body = _mapping(_mapping(data, "body").get("error"), "error")
+        return cls(
+            code=_str(body, "code") or "",
+            message=_str(body, "message") or "",
+            status=_int(body, "status", 500, 100, 599),
+        )
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """``GET /api/info``: what a service runs and how busy it is."""
+
+    service: str
+    label: str
+    model: str
+    model_file: str
+    context_size: int
+    state: str
+    queue_depth: int
+    max_queue: int
+    tokens_per_second: float = 0.0
+    version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ServiceInfo:
+        data = _mapping(data, "info")
+        state = _str(data, "state")
+        if state not in SERVICE_STATES:
+            raise SchemaError("'state' must be idle or busy", field="state")
+        return cls(
+            service=_str(data, "service") or "",
+            label=_str(data, "label") or "",
+            model=_str(data, "model") or "",
+            model_file=_str(data, "model_file") or "",
+            context_size=_int(data, "context_size", 0, 0, 10**7),
+            state=state,
+            queue_depth=_int(data, "queue_depth", 0, 0, 10**6),
+            max_queue=_int(data, "max_queue", 0, 0, 10**6),
+            tokens_per_second=_number(data, "tokens_per_second", 0.0, 0.0, math.inf),
+            version=_str(data, "version", optional=True) or "",
+        )
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def _message_order(message: Message) -> tuple[float, int, str]:
+    # A user message and its answer can share a timestamp on a coarse clock: the
+    # question goes first.
+    return (message.created_at, 0 if message.role == "user" else 1, message.id)
+
+
+def merge_messages(*lists: Iterable[Message]) -> list[Message]:
+    """Messages of one chat from several services: one per id, in time order."""
+    by_id: dict[str, Message] = {}
+    for messages in lists:
+        for message in messages:
+            by_id.setdefault(message.id, message)
+    return sorted(by_id.values(), key=_message_order)
+
+
+def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
+    """Merge several services' session lists into one history, newest chat first.
+
+    One entry per session id. Its title comes from the copy changed last, its
+    messages are deduplicated by id and sorted by time, and it counts as created when
+    its first copy was and as updated when its last copy was.
+    """
+    groups: dict[str, list[Session]] = {}
+    for sessions in lists:
+        for session in sessions:
+            groups.setdefault(session.id, []).append(session)
+    merged = []
+    for copies in groups.values():
+        latest = max(copies, key=lambda s: s.updated_at)
+        messages = merge_messages(*(s.messages for s in copies))
+        count = len(messages) if messages else max(s.message_count for s in copies)
+        merged.append(
+            Session(
+                id=latest.id,
+                title=latest.title,
+                created_at=min(s.created_at for s in copies),
+                updated_at=latest.updated_at,
+                message_count=count,
+                messages=tuple(messages),
+            )
+        )
+    merged.sort(key=lambda s: (s.updated_at, s.id), reverse=True)
+    return merged

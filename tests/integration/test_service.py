@@ -1,0 +1,258 @@
+"""Against a real service process on a free port, running the real bundled model."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import websocket
+from openai import OpenAI
+
+from tests.integration.conftest import ServiceProcess, chat_body, read_stream, text_of
+
+pytestmark = pytest.mark.integration
+
+LONG = "Write a long story about a lighthouse keeper and a storm, with many details."
+
+
+def chat(service: ServiceProcess, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    with requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120) as response:
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        return read_stream(response)
+
+
+def wait_until(predicate, timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def info(service: ServiceProcess) -> dict[str, Any]:
+    return requests.get(service.url + "/api/info", timeout=10).json()
+
+
+def session(service: ServiceProcess, session_id: str) -> dict[str, Any]:
+    return requests.get(f"{service.url}/api/sessions/{session_id}", timeout=10).json()
+
+
+def start_long_answer(service: ServiceProcess, body: dict[str, Any]) -> requests.Response:
+    response = requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120)
+    assert response.status_code == 200
+    return response
+
+
+def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(service: ServiceProcess):
+    body = chat_body("Name three colours.", max_tokens=48)
+    chunks, done = chat(service, body)
+    assert done
+    content_chunks = [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert len(content_chunks) >= 3
+    final = chunks[-1]
+    assert final["choices"][0]["finish_reason"] in ("stop", "length")
+    assert final["usage"]["completion_tokens"] > 0 and final["usage"]["prompt_tokens"] > 0
+    assert final["ruschat"]["timings"]["tokens_per_second"] > 0
+    stored = session(service, body["session_id"])["messages"]
+    assert [m["role"] for m in stored] == ["user", "assistant"]
+    assert stored[1]["id"] == final["ruschat"]["message_id"]
+    assert stored[1]["content"] == text_of(chunks)
+    assert stored[1]["model"] == info(service)["model"] == "SmolLM2-135M-Instruct Q4_1"
+
+
+def test_second_turn_reuses_the_cached_prefix(service: ServiceProcess):
+    first = chat_body("What is the capital of France?", max_tokens=24)
+    chunks, _ = chat(service, first)
+    history = first["messages"] + [{"role": "assistant", "content": text_of(chunks)}]
+    second = chat_body("And of Italy?", session_id=first["session_id"], history=history, max_tokens=24)
+    chunks, _ = chat(service, second)
+    timings = chunks[-1]["ruschat"]["timings"]
+    assert timings["cached_prompt_tokens"] >= chunks[-1]["usage"]["prompt_tokens"] // 2
+
+
+def test_openai_client_streams_and_lists_models(service: ServiceProcess):
+    client = OpenAI(base_url=service.url + "/v1", api_key="not-needed", max_retries=0)
+    models = [m.id for m in client.models.list()]
+    assert models == ["SmolLM2-135M-Instruct Q4_1"]
+    stream = client.chat.completions.create(
+        model=models[0], stream=True, max_tokens=32, temperature=0, messages=[{"role": "user", "content": "Say hello."}]
+    )
+    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert len([p for p in pieces if p]) >= 2 and "".join(pieces).strip()
+    completion = client.chat.completions.create(
+        model=models[0], max_tokens=16, temperature=0, messages=[{"role": "user", "content": "Say hello."}]
+    )
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason in ("stop", "length")
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+
+
+def test_stop_mid_stream_keeps_partial_answer_and_frees_the_model(service: ServiceProcess):
+    body = chat_body(LONG, max_tokens=1500)
+    response = start_long_answer(service, body)
+    seen = 0
+    for line in response.iter_lines(decode_unicode=True):
+        if '"content":"' in line and '"content":""' not in line:
+            seen += 1
+        if seen >= 5:
+            break
+    response.close()
+
+    def answer_stored():
+        messages = session(service, body["session_id"])["messages"]
+        return messages[1] if len(messages) == 2 else None
+
+    answer = wait_until(answer_stored, what="the stopped answer to be stored")
+    assert answer["finish_reason"] == "cancelled"
+    assert answer["content"].strip()
+    assert len(answer["content"]) < 1500 * 3
+    status = wait_until(lambda: (s := info(service))["state"] == "idle" and s, timeout=10, what="idle model")
+    assert status["queue_depth"] == 0
+    chunks, done = chat(service, chat_body("Say yes.", max_tokens=8))
+    assert done and chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
+
+
+def test_two_concurrent_chats_both_complete(service: ServiceProcess):
+    bodies = [chat_body("Tell me about cats.", max_tokens=40), chat_body("Tell me about dogs.", max_tokens=40)]
+    results: list[Any] = [None, None]
+
+    def run(i: int) -> None:
+        results[i] = chat(service, bodies[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for (chunks, done), body in zip(results, bodies, strict=True):
+        assert done and text_of(chunks)
+        assert chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
+        assert len(session(service, body["session_id"])["messages"]) == 2
+    waits = sorted(chunks[-1]["ruschat"]["timings"]["queue_ms"] for chunks, _ in results)
+    assert waits[1] > waits[0]  # one of them queued behind the other
+
+
+def test_health_and_history_answer_while_the_model_generates(service: ServiceProcess):
+    response = start_long_answer(service, chat_body(LONG, max_tokens=1500))
+    try:
+        wait_until(lambda: info(service)["state"] == "busy", what="the model to be busy")
+        assert requests.get(service.url + "/healthz", timeout=5).json() == {"status": "ok"}
+        assert requests.get(service.url + "/api/sessions", timeout=5).status_code == 200
+        assert info(service)["state"] == "busy"  # still generating: we did not wait for it
+    finally:
+        response.close()
+    wait_until(lambda: info(service)["state"] == "idle", timeout=10, what="idle model")
+
+
+def test_status_websocket_pushes_busy_and_idle(service: ServiceProcess):
+    ws_url = service.url.replace("http://", "ws://") + "/ws/status"
+    ws = websocket.create_connection(ws_url, timeout=30, origin="http://localhost:8080")
+    try:
+        import json
+
+        first = json.loads(ws.recv())
+        assert first["model"] == "SmolLM2-135M-Instruct Q4_1" and first["state"] in ("idle", "busy")
+        response = start_long_answer(service, chat_body(LONG, max_tokens=200))
+        try:
+            busy = wait_until(lambda: (m := json.loads(ws.recv()))["state"] == "busy" and m, what="busy status")
+            assert busy["queue_depth"] == 0
+        finally:
+            response.close()
+        wait_until(lambda: json.loads(ws.recv())["state"] == "idle", what="idle status")
+    finally:
+        ws.close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(ws_url, timeout=10, origin="http://evil.example")
+    assert refused.value.status_code == 403
+
+
+def test_bad_inputs_get_documented_errors_and_change_nothing(service: ServiceProcess):
+    body = chat_body("Remember me.", max_tokens=8)
+    chat(service, body)
+    before_list = requests.get(service.url + "/api/sessions", timeout=10).json()
+    before = session(service, body["session_id"])
+    url = service.url + "/api/chat"
+
+    def error(response: requests.Response, status: int, code: str) -> None:
+        assert response.status_code == status, response.text
+        assert response.json()["error"]["code"] == code
+        assert "Traceback" not in response.text
+
+    error(
+        requests.post(url, data=b"{oops", headers={"Content-Type": "application/json"}, timeout=10), 400, "invalid_json"
+    )
+    error(requests.post(url, json={**body, "messages": "hello"}, timeout=10), 400, "invalid_request")
+    error(requests.post(url, json={**body, "temperature": "hot"}, timeout=10), 400, "invalid_request")
+    error(requests.post(url, data=b"x" * (2 * 1024 * 1024), timeout=30), 413, "too_large")
+    error(requests.post(url, json=chat_body("word " * 6000), timeout=30), 422, "context_length_exceeded")
+    error(requests.get(f"{service.url}/api/sessions/{uuid.uuid4()}", timeout=10), 404, "session_not_found")
+    error(
+        requests.patch(f"{service.url}/api/sessions/{uuid.uuid4()}", json={"title": "x"}, timeout=10),
+        404,
+        "session_not_found",
+    )
+    error(
+        requests.post(url, json=chat_body("hi"), headers={"Host": "attacker.example"}, timeout=10),
+        403,
+        "forbidden_host",
+    )
+    error(
+        requests.post(url, json=chat_body("hi"), headers={"Origin": "http://attacker.example"}, timeout=10),
+        403,
+        "forbidden_origin",
+    )
+    error(
+        requests.delete(
+            f"{service.url}/api/sessions/{body['session_id']}",
+            headers={"Origin": "http://attacker.example"},
+            timeout=10,
+        ),
+        403,
+        "forbidden_origin",
+    )
+
+    assert requests.get(service.url + "/api/sessions", timeout=10).json() == before_list
+    assert session(service, body["session_id"]) == before
+
+
+def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
+    db = tmp_path / "history.sqlite3"
+    first = ServiceProcess("backend_tinyllama", db, tmp_path / "first.log").start()
+    try:
+        body = chat_body("Hello!", max_tokens=16)
+        chat(first, body)
+        crash = chat_body(LONG, max_tokens=1500)
+        response = start_long_answer(first, crash)
+        wait_until(lambda: info(first)["state"] == "busy", what="the model to be busy")
+        import os
+        import signal
+
+        os.kill(first.worker_pid(), signal.SIGKILL)  # the process holding the model dies mid-answer
+        response.close()
+    finally:
+        first.stop()
+
+    # The database is readable on its own, and holds the question asked before the crash.
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("pragma integrity_check").fetchone()[0] == "ok"
+        contents = [r[0] for r in raw.execute("select content from messages where role = 'user'")]
+    assert "Hello!" in contents and LONG in contents
+
+    second = ServiceProcess("backend_tinyllama", db, tmp_path / "second.log").start()
+    try:
+        stored = session(second, body["session_id"])
+        assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]
+        assert stored["messages"][1]["content"]
+        sessions = requests.get(second.url + "/api/sessions", timeout=10).json()["sessions"]
+        assert {body["session_id"], crash["session_id"]} <= {s["id"] for s in sessions}
+    finally:
+        second.stop()

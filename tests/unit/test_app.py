@@ -1,0 +1,236 @@
+"""The HTTP layer against a scripted engine: contract, persistence, errors, safety."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import sse_events
+from tests.fakes import FakeEngine
+
+ORIGIN = "http://localhost:8080"
+
+
+def chat_body(session_id: str | None = None, text: str = "Hello there", **extra) -> dict:
+    return {
+        "session_id": session_id or str(uuid.uuid4()),
+        "messages": [{"id": str(uuid.uuid4()), "role": "user", "content": text}],
+        **extra,
+    }
+
+
+def assert_error(response, status: int, code: str) -> None:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.is_json
+    error = response.get_json()["error"]
+    assert set(error) == {"code", "message", "type", "status"}
+    assert (error["code"], error["status"]) == (code, status)
+    assert "Traceback" not in error["message"]
+
+
+def history(client: FlaskClient) -> list:
+    return client.get("/api/sessions").get_json()["sessions"]
+
+
+def test_chat_streams_chunks_then_final_event_then_done(client: FlaskClient):
+    body = chat_body()
+    response = client.post("/api/chat", json=body)
+    assert response.status_code == 200
+    assert response.mimetype == "text/event-stream"
+    events = sse_events(response.get_data(as_text=True))
+    assert events[-1] == "[DONE]"
+    chunks = [e for e in events[:-1] if "choices" in e]
+    assert all(c["object"] == "chat.completion.chunk" for c in chunks)
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == "Hello, world!"
+    final = chunks[-1]
+    assert final["choices"][0]["finish_reason"] == "stop"
+    assert final["usage"]["completion_tokens"] == 4
+    extra = final["ruschat"]
+    assert extra["finish_reason"] == "stop" and extra["session_id"] == body["session_id"]
+    assert {"ttft_ms", "tokens_per_second", "queue_ms"} <= set(extra["timings"])
+
+    session = client.get(f"/api/sessions/{body['session_id']}").get_json()
+    assert [(m["role"], m["content"]) for m in session["messages"]] == [
+        ("user", "Hello there"),
+        ("assistant", "Hello, world!"),
+    ]
+    answer = session["messages"][1]
+    assert answer["id"] == extra["message_id"]
+    assert (answer["model"], answer["finish_reason"], answer["service"]) == ("Fake Model 1B", "stop", "test")
+
+
+def test_system_prompt_and_history_reach_the_engine(client: FlaskClient, engine: FakeEngine):
+    body = chat_body(system="Answer in French.")
+    body["messages"] = [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "un"},
+        {"role": "user", "content": "two"},
+    ]
+    client.post("/api/chat", json=body).get_data()
+    assert engine.prompts[-1] == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": "un"},
+        {"role": "user", "content": "two"},
+    ]
+
+
+def test_length_limit_is_reported(client: FlaskClient):
+    events = sse_events(client.post("/api/chat", json=chat_body(max_tokens=2)).get_data(as_text=True))
+    assert events[-2]["ruschat"]["finish_reason"] == "length"
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "Hello,"
+
+
+def test_client_that_disconnects_cancels_and_the_partial_answer_is_kept(client: FlaskClient, engine: FakeEngine):
+    engine.pieces = [f"w{i} " for i in range(200)]
+    engine.delay = 0.01
+    body = chat_body()
+    response = client.post("/api/chat", json=body, buffered=False)
+    received = ""
+    for raw in response.response:
+        received += raw if isinstance(raw, str) else raw.decode()
+        if received.count('"content":"w') >= 3:
+            break
+    response.close()  # what the WSGI server does when the socket goes away
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        messages = client.get(f"/api/sessions/{body['session_id']}").get_json()["messages"]
+        if len(messages) == 2:
+            break
+        time.sleep(0.02)
+    answer = messages[1]
+    assert answer["finish_reason"] == "cancelled"
+    assert answer["content"].startswith("w0 w1 w2")
+    assert len(answer["content"].split()) < 200
+    assert client.get("/api/info").get_json()["state"] == "idle"
+
+
+def test_generation_failure_is_stored_with_a_reason(client: FlaskClient, engine: FakeEngine):
+    engine.fail_with = RuntimeError("boom: secret internals")
+    body = chat_body()
+    events = sse_events(client.post("/api/chat", json=body).get_data(as_text=True))
+    final = events[-2]["ruschat"]
+    assert final["finish_reason"] == "error" and final["error"]["code"] == "generation_failed"
+    assert "secret internals" not in json.dumps(events)
+    stored = client.get(f"/api/sessions/{body['session_id']}").get_json()["messages"]
+    assert stored[-1]["finish_reason"] == "error" and stored[-1]["error"]
+
+
+def test_sessions_rename_and_delete(client: FlaskClient):
+    body = chat_body(text="Plan a trip to Bergen")
+    client.post("/api/chat", json=body).get_data()
+    sid = body["session_id"]
+    assert history(client)[0]["title"] == "Plan a trip to Bergen"
+    renamed = client.patch(f"/api/sessions/{sid}", json={"title": "Bergen"})
+    assert renamed.status_code == 200 and renamed.get_json()["title"] == "Bergen"
+    assert client.delete(f"/api/sessions/{sid}").status_code == 204
+    assert_error(client.get(f"/api/sessions/{sid}"), 404, "session_not_found")
+    assert history(client) == []
+
+
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("get", "/api/sessions/{sid}"),
+        ("patch", "/api/sessions/{sid}"),
+        ("delete", "/api/sessions/{sid}"),
+        ("get", "/api/sessions/not-a-uuid"),
+    ],
+)
+def test_unknown_session_is_404(client: FlaskClient, method: str, path: str):
+    response = getattr(client, method)(path.format(sid=uuid.uuid4()), json={"title": "x"})
+    assert_error(response, 404, "session_not_found")
+
+
+def test_unknown_route_and_method_use_the_error_shape(client: FlaskClient):
+    assert_error(client.get("/nope"), 404, "not_found")
+    assert_error(client.put("/api/chat"), 405, "method_not_allowed")
+
+
+def test_bad_inputs_get_documented_errors_and_store_nothing(client: FlaskClient, config):
+    keep = chat_body(text="keep me")
+    client.post("/api/chat", json=keep).get_data()
+    before = client.get(f"/api/sessions/{keep['session_id']}").get_json()
+
+    assert_error(client.post("/api/chat", data="{not json", content_type="application/json"), 400, "invalid_json")
+    assert_error(client.post("/api/chat", json={"session_id": 5, "messages": []}), 400, "invalid_request")
+    assert_error(client.post("/api/chat", json=chat_body(max_tokens="many")), 400, "invalid_request")
+    assert_error(client.post("/api/chat", json=chat_body(text="x" * (config.max_body_bytes + 1))), 413, "too_large")
+    many = chat_body()
+    many["messages"] = [{"role": "user", "content": "x"}] * (config.limits.max_messages + 1)
+    assert_error(client.post("/api/chat", json=many), 413, "too_large")
+    assert_error(client.post("/api/chat", json=chat_body(text="word " * 300)), 422, "context_length_exceeded")
+    assert_error(client.patch(f"/api/sessions/{keep['session_id']}", json={"title": ""}), 400, "invalid_request")
+
+    assert [s["id"] for s in history(client)] == [keep["session_id"]]
+    assert client.get(f"/api/sessions/{keep['session_id']}").get_json() == before
+
+
+def test_full_queue_is_503_with_retry_after(client: FlaskClient, engine: FakeEngine, config):
+    engine.pieces = ["x"] * 500
+    engine.delay = 0.01
+    streams = [client.post("/api/chat", json=chat_body(), buffered=False) for _ in range(1 + config.max_queue)]
+    try:
+        rejected_body = chat_body()
+        response = client.post("/api/chat", json=rejected_body)
+        assert_error(response, 503, "queue_full")
+        assert int(response.headers["Retry-After"]) >= 1
+        assert rejected_body["session_id"] not in [s["id"] for s in history(client)]
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def test_foreign_host_and_origin_are_refused(client: FlaskClient):
+    assert_error(client.get("/api/sessions", headers={"Host": "evil.example:8000"}), 403, "forbidden_host")
+    assert_error(
+        client.post("/api/chat", json=chat_body(), headers={"Origin": "http://evil.example"}), 403, "forbidden_origin"
+    )
+    assert history(client) == []
+    for host in ("localhost:8000", "127.0.0.1", "[::1]:8000"):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200
+
+
+def test_cors_allows_only_the_web_app(client: FlaskClient):
+    preflight = client.options(
+        "/api/chat",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    ok = client.get("/api/info", headers={"Origin": ORIGIN})
+    assert ok.headers["Access-Control-Allow-Origin"] == ORIGIN
+    foreign = client.options(
+        "/api/chat", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    )
+    assert foreign.status_code == 403 and "Access-Control-Allow-Origin" not in foreign.headers
+
+
+def test_info_health_and_models(client: FlaskClient):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    info = client.get("/api/info").get_json()
+    assert info["model"] == "Fake Model 1B" and info["state"] == "idle" and info["context_size"] == 256
+    models = client.get("/v1/models").get_json()
+    assert [m["id"] for m in models["data"]] == ["Fake Model 1B"]
+
+
+def test_openai_completion_non_stream_and_stream(client: FlaskClient):
+    request = {"model": "anything", "messages": [{"role": "user", "content": "hi"}]}
+    completion = client.post("/v1/chat/completions", json=request).get_json()
+    assert completion["object"] == "chat.completion"
+    assert completion["choices"][0]["message"] == {"role": "assistant", "content": "Hello, world!"}
+    assert completion["usage"]["total_tokens"] == completion["usage"]["prompt_tokens"] + 4
+    events = sse_events(client.post("/v1/chat/completions", json={**request, "stream": True}).get_data(as_text=True))
+    assert events[-1] == "[DONE]"
+    assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "Hello, world!"
+    assert history(client) == []  # the OpenAI endpoint is stateless

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backend_qwen import PROFILE as QWEN
+from backend_tinyllama import PROFILE as TINYLLAMA
+from engine.model_files import BUNDLED, ModelMissing
+from engine.settings import DEFAULT_ORIGINS, config_from_args, database_url
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (folder / BUNDLED.filename).write_bytes(b"GGUF")
+    return folder
+
+
+def env(models: Path, **extra: str) -> dict[str, str]:
+    return {"RUSCHAT_MODELS_DIR": str(models), "RUSCHAT_DATA_DIR": str(models.parent / "data"), **extra}
+
+
+def test_defaults_bind_loopback_and_fall_back_to_the_bundled_model(models: Path):
+    config = config_from_args(QWEN, [], env(models))
+    assert (config.host, config.port) == ("127.0.0.1", 8001)
+    assert config.model_path == models / BUNDLED.filename
+    assert config.model_name == BUNDLED.name
+    assert config.database_url == f"sqlite:///{(models.parent / 'data' / 'qwen.sqlite3').resolve()}"
+    assert config.allowed_origins == DEFAULT_ORIGINS
+    assert "localhost" in config.allowed_hosts and "127.0.0.1" in config.allowed_hosts
+
+
+def test_named_model_wins_when_present(models: Path):
+    assert TINYLLAMA.preferred_model is not None
+    (models / TINYLLAMA.preferred_model.filename).write_bytes(b"GGUF")
+    config = config_from_args(TINYLLAMA, [], env(models))
+    assert config.model_path.name == TINYLLAMA.preferred_model.filename
+    assert config.model_name.startswith("TinyLlama")
+    assert config.port == 8000
+    assert config.fallback_chat_template and "<|assistant|>" in config.fallback_chat_template
+
+
+def test_environment_then_command_line(models: Path, tmp_path: Path):
+    environ = env(
+        models,
+        RUSCHAT_QWEN_PORT="9100",
+        RUSCHAT_QWEN_DB=str(tmp_path / "x.db"),
+        RUSCHAT_QWEN_ORIGINS="http://localhost:5000, http://127.0.0.1:5000/",
+    )
+    config = config_from_args(QWEN, [], environ)
+    assert config.port == 9100
+    assert config.database_url.endswith("/x.db")
+    assert config.allowed_origins == ("http://localhost:5000", "http://127.0.0.1:5000")
+    config = config_from_args(QWEN, ["--port", "9200", "--db", "postgresql://u@localhost/chat"], environ)
+    assert config.port == 9200
+    assert config.database_url == "postgresql://u@localhost/chat"
+
+
+def test_explicit_model_path(models: Path, tmp_path: Path):
+    custom = tmp_path / "my-model.gguf"
+    custom.write_bytes(b"GGUF")
+    config = config_from_args(QWEN, ["--model", str(custom)], env(models))
+    assert config.model_path == custom and config.model_name == "my-model"
+
+
+def test_missing_model_says_how_to_get_one(tmp_path: Path):
+    with pytest.raises(ModelMissing, match="setup.py"):
+        config_from_args(QWEN, [], env(tmp_path / "nowhere"))
+
+
+@pytest.mark.parametrize("argv", [["--port", "70000"], ["--port", "abc"], ["--ctx", "10"]])
+def test_bad_options_exit_with_usage_error(models: Path, argv: list[str]):
+    with pytest.raises(SystemExit) as caught:
+        config_from_args(QWEN, argv, env(models))
+    assert caught.value.code == 2
+
+
+def test_database_url_accepts_paths_and_urls(tmp_path: Path):
+    assert database_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert database_url(str(tmp_path / "a.sqlite3")) == f"sqlite:///{tmp_path / 'a.sqlite3'}"

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+
+from engine.inference import Prompt
+from engine.scheduler import Finished, Job, QueueFull, Scheduler, Started, Token
+from shared.schemas import GenerationParams
+from tests.fakes import FakeEngine
+
+
+def run_to_end(job: Job) -> tuple[list[str], Finished]:
+    tokens = []
+    while True:
+        event = job.next_event(timeout=10)
+        assert event is not None, "the job produced nothing for 10 s"
+        if isinstance(event, Token):
+            tokens.append(event.text)
+        if isinstance(event, Finished):
+            return tokens, event
+
+
+def job() -> Job:
+    return Job(prompt=Prompt(tokens=(1, 2, 3)), params=GenerationParams(max_tokens=50))
+
+
+@pytest.fixture
+def scheduler():
+    engine = FakeEngine(pieces=["a", "b", "c"], delay=0.02)
+    scheduler = Scheduler(engine, max_queue=2)
+    scheduler.start()
+    yield scheduler
+    scheduler.stop()
+
+
+def test_jobs_run_in_order_and_report_usage(scheduler: Scheduler):
+    first, second = job(), job()
+    scheduler.submit(first)
+    scheduler.submit(second)
+    tokens, result = run_to_end(first)
+    assert tokens == ["a", "b", "c"] and result.finish_reason == "stop"
+    assert result.usage.prompt_tokens == 3 and result.usage.completion_tokens == 3
+    assert run_to_end(second)[1].timings.queue_ms > 0
+
+
+def test_full_queue_refuses_with_retry_after(scheduler: Scheduler):
+    running = job()
+    scheduler.submit(running)
+    while not isinstance(running.next_event(timeout=5), Started):
+        pass
+    scheduler.submit(job())
+    scheduler.submit(job())
+    with pytest.raises(QueueFull) as caught:
+        scheduler.submit(job())
+    assert caught.value.retry_after >= 1
+    assert scheduler.status().queue_depth == 2
+
+
+def test_cancelled_jobs_stop_or_never_start(scheduler: Scheduler):
+    running, waiting = job(), job()
+    scheduler.submit(running)
+    scheduler.submit(waiting)
+    waiting.cancel()
+    running.cancel()
+    assert run_to_end(running)[1].finish_reason == "cancelled"
+    tokens, result = run_to_end(waiting)
+    assert (tokens, result.finish_reason) == ([], "cancelled")
+    assert scheduler.status().state == "idle"
+
+
+def test_on_accept_failure_leaves_nothing_queued(scheduler: Scheduler):
+    def refuse() -> None:
+        raise RuntimeError("database is gone")
+
+    with pytest.raises(RuntimeError):
+        scheduler.submit(job(), on_accept=refuse)
+    assert scheduler.status().queue_depth == 0

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from shared.schemas import (
+    ChatRequest,
+    CompletionRequest,
+    ErrorInfo,
+    Limits,
+    Message,
+    SchemaError,
+    ServiceInfo,
+    Session,
+    SessionPatch,
+    Timings,
+    Usage,
+    completion_chunk,
+    final_chunk,
+    parse_chunk,
+)
+
+SID = str(uuid.uuid4())
+
+
+def body(**overrides):
+    data = {"session_id": SID, "messages": [{"id": str(uuid.uuid4()), "role": "user", "content": "Hi"}]}
+    data.update(overrides)
+    return data
+
+
+def test_chat_request_round_trips():
+    request = ChatRequest.from_dict(body(max_tokens=64, temperature=0.2, top_p=0.5, system="Be brief."))
+    again = ChatRequest.from_dict(request.to_dict())
+    assert again == request
+    assert request.params.max_tokens == 64 and request.params.temperature == 0.2
+    assert request.system == "Be brief."
+
+
+def test_message_without_id_gets_a_uuid():
+    request = ChatRequest.from_dict(body(messages=[{"role": "user", "content": "Hi"}]))
+    assert uuid.UUID(request.messages[0].id)
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"session_id": "not-a-uuid"}, "session_id"),
+        ({"session_id": 7}, "session_id"),
+        ({"messages": []}, "messages"),
+        ({"messages": "hello"}, "messages"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "role"),
+        ({"messages": [{"role": "user", "content": 5}]}, "content"),
+        ({"messages": [{"role": "user"}]}, "content"),
+        ({"messages": [{"role": "assistant", "content": "x"}]}, "messages"),
+        ({"max_tokens": 0}, "max_tokens"),
+        ({"max_tokens": "12"}, "max_tokens"),
+        ({"max_tokens": 10**9}, "max_tokens"),
+        ({"temperature": True}, "temperature"),
+        ({"temperature": float("nan")}, "temperature"),
+        ({"top_p": 1.5}, "top_p"),
+    ],
+)
+def test_chat_request_rejects_bad_input(overrides, field):
+    with pytest.raises(SchemaError) as caught:
+        ChatRequest.from_dict(body(**overrides))
+    assert caught.value.field == field
+    assert caught.value.status == 400
+
+
+def test_chat_request_rejects_non_object():
+    with pytest.raises(SchemaError):
+        ChatRequest.from_dict(["not", "an", "object"])
+
+
+def test_duplicate_message_ids_are_rejected():
+    mid = str(uuid.uuid4())
+    with pytest.raises(SchemaError, match="unique"):
+        ChatRequest.from_dict(
+            body(messages=[{"id": mid, "role": "user", "content": "a"}, {"id": mid, "role": "user", "content": "b"}])
+        )
+
+
+def test_too_many_or_too_long_messages_are_413():
+    limits = Limits(max_messages=2, max_message_chars=10)
+    many = [{"role": "user", "content": "x"}] * 3
+    with pytest.raises(SchemaError) as caught:
+        ChatRequest.from_dict(body(messages=many), limits)
+    assert (caught.value.status, caught.value.code) == (413, "too_large")
+    with pytest.raises(SchemaError) as caught:
+        ChatRequest.from_dict(body(messages=[{"role": "user", "content": "x" * 11}]), limits)
+    assert caught.value.status == 413
+
+
+def test_completion_request_accepts_openai_names():
+    request = CompletionRequest.from_dict(
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "max_completion_tokens": 9,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+    )
+    assert request.params.max_tokens == 9 and request.stream and request.include_usage
+    with pytest.raises(SchemaError):
+        CompletionRequest.from_dict({"messages": [{"role": "user", "content": "x"}], "stream": "yes"})
+
+
+def test_message_and_session_round_trip():
+    message = Message(
+        id=str(uuid.uuid4()),
+        session_id=SID,
+        role="assistant",
+        content="hi",
+        created_at=1.5,
+        model="M",
+        service="qwen",
+        finish_reason="cancelled",
+    )
+    assert Message.from_dict(message.to_dict()) == message
+    session = Session(id=SID, title="T", created_at=1.0, updated_at=2.0, message_count=1, messages=(message,))
+    assert Session.from_dict(session.to_dict()) == session
+    with pytest.raises(SchemaError):
+        Message.from_dict({**message.to_dict(), "finish_reason": "exploded"})
+
+
+def test_session_patch_needs_a_title():
+    assert SessionPatch.from_dict({"title": "  Trip  "}).title == "Trip"
+    for bad in ({}, {"title": ""}, {"title": 3}):
+        with pytest.raises(SchemaError):
+            SessionPatch.from_dict(bad)
+
+
+def test_error_shape_is_pinned():
+    info = ErrorInfo(code="session_not_found", message="no such session", status=404)
+    assert info.to_dict() == {
+        "error": {"code": "session_not_found", "message": "no such session", "type": "not_found_error", "status": 404}
+    }
+    assert ErrorInfo.from_dict(info.to_dict()) == info
+
+
+def test_service_info_round_trips_and_validates_state():
+    info = ServiceInfo(
+        service="qwen",
+        label="Capable",
+        model="M",
+        model_file="m.gguf",
+        context_size=4096,
+        state="busy",
+        queue_depth=2,
+        max_queue=8,
+        tokens_per_second=91.5,
+        version="0.1.0",
+    )
+    assert ServiceInfo.from_dict(info.to_dict()) == info
+    with pytest.raises(SchemaError):
+        ServiceInfo.from_dict({**info.to_dict(), "state": "sleeping"})
+
+
+def test_stream_chunks_follow_openai_format_and_parse_back():
+    chunk = completion_chunk("chatcmpl-1", 10, "M", content="Hel")
+    assert chunk == {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 10,
+        "model": "M",
+        "choices": [{"index": 0, "delta": {"content": "Hel"}, "finish_reason": None}],
+    }
+    assert parse_chunk(chunk).content == "Hel"
+
+    last = final_chunk(
+        "chatcmpl-1",
+        10,
+        "M",
+        finish_reason="cancelled",
+        usage=Usage(5, 3),
+        timings=Timings(ttft_ms=12.0, tokens_per_second=90.0),
+        message_id="mid",
+        session_id=SID,
+    )
+    assert last["choices"][0]["finish_reason"] == "stop"  # OpenAI clients know only stop/length
+    assert last["usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+    delta = parse_chunk(last)
+    assert (delta.finish_reason, delta.message_id) == ("cancelled", "mid")
+    assert delta.timings is not None and delta.timings.tokens_per_second == 90.0
+    assert delta.usage == Usage(5, 3)
+
+
+def test_parse_chunk_reads_errors():
+    delta = parse_chunk(ErrorInfo("queue_full", "busy", 503).to_dict())
+    assert delta.finish_reason == "error" and delta.error is not None and delta.error.code == "queue_full"
