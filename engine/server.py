@@ -1,4 +1,4 @@
-"""Serving one service with gunicorn: one worker process (one model), many threads."""
+"""Serving with gunicorn: one worker process (so one model), many threads."""
 
 from __future__ import annotations
 
@@ -6,39 +6,38 @@ import errno
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from engine.model_files import ModelMissing
-from engine.settings import ServiceConfig, ServiceProfile, config_from_args
+from engine.settings import ServiceProfile, config_from_args
 
 
-class GunicornService(BaseApplication):  # type: ignore[misc]
-    """Runs ``create_app(config)`` inside gunicorn's gthread worker.
+class GunicornApp(BaseApplication):  # type: ignore[misc]
+    """Runs the WSGI app that ``load()`` builds inside gunicorn's gthread worker.
 
-    The app (and so the model) is built in the worker process, after the fork.
+    ``load`` runs in the worker process, after the fork, so a model or a database
+    connection is never shared between processes.
     """
 
-    def __init__(self, config: ServiceConfig) -> None:
-        self.service_config = config
+    def __init__(self, load: Callable[[], Any], bind: str, threads: int, name: str) -> None:
+        self._load, self._bind, self._threads, self._name = load, bind, threads, name
         super().__init__()
 
     def load_config(self) -> None:
-        config = self.service_config
-        host = f"[{config.host}]" if ":" in config.host else config.host
         options: dict[str, Any] = {
-            "bind": [f"{host}:{config.port}"],
+            "bind": [self._bind],
             "workers": 1,
             "worker_class": "gthread",
-            "threads": config.http_threads,
+            "threads": self._threads,
             "timeout": 120,
             "graceful_timeout": 5,
             "keepalive": 5,
             "errorlog": "-",
             "loglevel": "info",
-            "proc_name": f"ruschat-{config.service}",
+            "proc_name": self._name,
             # gunicorn 27 opens a control socket at one fixed path per user: two
             # services (or two test runs) would fight over it, and we do not use it.
             "control_socket_disable": True,
@@ -47,9 +46,11 @@ class GunicornService(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from engine.app import create_app
+        return self._load()
 
-        return create_app(self.service_config)
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -75,12 +76,18 @@ def main(profile: ServiceProfile, argv: Sequence[str] | None = None) -> int:
     if not config.model_path.is_file():
         print(f"error: model file not found: {config.model_path}", file=sys.stderr)
         return 2
-    if not port_is_free(config.host, config.port):
+    from engine.app import create_app
+
+    return serve(lambda: create_app(config), config.host, config.port, config.http_threads, f"ruschat-{config.service}")
+
+
+def serve(load: Callable[[], Any], host: str, port: int, threads: int, name: str) -> int:
+    """Serve until SIGTERM/SIGINT; 2 with a clear message if the port is taken."""
+    if not port_is_free(host, port):
         print(
-            f"error: port {config.port} on {config.host} is already in use; stop the other process "
-            f"or choose another port with --port",
+            f"error: port {port} on {host} is already in use; stop the other process or choose another port",
             file=sys.stderr,
         )
         return 2
-    GunicornService(config).run()
+    GunicornApp(load, bind_address(host, port), threads, name).run()
     return 0

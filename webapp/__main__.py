@@ -1,0 +1,5 @@
+import sys
+
+from webapp.server import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""Serves the page, the Python that runs in it, ``shared/``, and the Pyodide/PyScript runtime.
+
+Everything the page loads comes from this server; the page talks to nothing but this
+server and the two inference services, which the Content-Security-Policy enforces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import mimetypes
+import os
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, request, send_from_directory
+
+from engine.security import host_name
+from engine.settings import LOCAL_HOSTS
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+NODE_MODULES = HERE / "node_modules"
+SHARED_FILES = ("__init__.py", "schemas.py", "sse.py")
+PAGE_FILES = ("main.py", "render.py", "client.py")
+VENDORED = ("markdown_it", "mdurl")
+"""Pure-Python packages the page imports, zipped from this environment's site-packages."""
+
+# Without these, Chromium refuses the module scripts and the wasm, and the page hangs.
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+mimetypes.add_type("text/javascript", ".js")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The web app's settings."""
+
+    host: str = "127.0.0.1"
+    """Address to bind."""
+    port: int = 8080
+    """Port of the page."""
+    fast_url: str = "http://127.0.0.1:8000"
+    """Base URL of the fast service (backend_tinyllama)."""
+    capable_url: str = "http://127.0.0.1:8001"
+    """Base URL of the capable service (backend_qwen)."""
+    allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
+    """Names accepted in the Host header (DNS-rebinding defence)."""
+
+    @property
+    def services(self) -> list[dict[str, str]]:
+        return [
+            {"id": "tinyllama", "label": "Fast", "url": self.fast_url.rstrip("/")},
+            {"id": "qwen", "label": "Capable", "url": self.capable_url.rstrip("/")},
+        ]
+
+
+def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> WebConfig:
+    """The only place that reads the web app's command line and environment."""
+    environ = os.environ if environ is None else environ
+    parser = argparse.ArgumentParser(prog="python -m webapp", description="RusChat web app server")
+    parser.add_argument("--host", default=environ.get("RUSCHAT_WEB_HOST") or "127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(environ.get("RUSCHAT_WEB_PORT") or 8080))
+    parser.add_argument("--fast-url", default=environ.get("RUSCHAT_FAST_URL") or "http://127.0.0.1:8000")
+    parser.add_argument("--capable-url", default=environ.get("RUSCHAT_CAPABLE_URL") or "http://127.0.0.1:8001")
+    args = parser.parse_args(argv)
+    for url in (args.fast_url, args.capable_url):
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            parser.error(f"not an http(s) URL: {url}")
+    return WebConfig(host=args.host, port=args.port, fast_url=args.fast_url, capable_url=args.capable_url)
+
+
+def content_security_policy(config: WebConfig) -> str:
+    backends = []
+    for service in config.services:
+        parts = urlsplit(service["url"])
+        ws = "wss" if parts.scheme == "https" else "ws"
+        backends += [f"{parts.scheme}://{parts.netloc}", f"{ws}://{parts.netloc}"]
+    return "; ".join(
+        [
+            "default-src 'self'",
+            # Pyodide compiles WebAssembly and PyScript evaluates its bootstrap code.
+            "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data:",
+            "font-src 'self'",
+            "connect-src 'self' " + " ".join(backends),
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+@lru_cache(maxsize=1)
+def vendored_zip() -> bytes:
+    """The pure-Python packages the page needs, as one zip PyScript unpacks on load."""
+    import importlib.util
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for package in VENDORED:
+            spec = importlib.util.find_spec(package)
+            if spec is None or spec.origin is None:
+                raise RuntimeError(f"{package} is not installed: run python3 scripts/setup.py")
+            folder = Path(spec.origin).parent
+            for path in sorted(folder.rglob("*.py")):
+                archive.write(path, f"{package}/{path.relative_to(folder)}")
+    return buffer.getvalue()
+
+
+def pyscript_config() -> dict[str, object]:
+    files = {f"/shared/{name}": f"./shared/{name}" for name in SHARED_FILES}
+    files.update({f"/py/{name}": f"./{name}" for name in PAGE_FILES if name != "main.py"})
+    files["/py/vendor.zip"] = "./*"
+    return {"interpreter": "/runtime/pyodide/pyodide.mjs", "files": files}
+
+
+def create_app(config: WebConfig) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    csp = content_security_policy(config)
+    allowed_hosts = set(config.allowed_hosts)
+    page = (HERE / "index.html").read_text()
+    page = page.replace("{{CONFIG}}", json.dumps({"services": config.services}).replace("<", "\\u003c"))
+
+    @app.before_request
+    def _local_hosts_only() -> None:
+        if host_name(request.host) not in allowed_hosts:
+            abort(403)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = csp
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.get("/")
+    def index() -> Response:
+        return Response(page, mimetype="text/html")
+
+    @app.get("/pyscript.json")
+    def config_json() -> Response:
+        return Response(json.dumps(pyscript_config()), mimetype="application/json")
+
+    @app.get("/py/vendor.zip")
+    def vendor() -> Response:
+        return Response(vendored_zip(), mimetype="application/zip")
+
+    @app.get("/py/<name>")
+    def page_python(name: str) -> Response:
+        if name not in PAGE_FILES:
+            abort(404)
+        return send_from_directory(HERE / "py", name, mimetype="text/x-python", max_age=0)
+
+    @app.get("/shared/<name>")
+    def shared_python(name: str) -> Response:
+        if name not in SHARED_FILES:
+            abort(404)
+        return send_from_directory(ROOT / "shared", name, mimetype="text/x-python", max_age=0)
+
+    @app.get("/static/<path:name>")
+    def static_file(name: str) -> Response:
+        return send_from_directory(HERE / "static", name)
+
+    @app.get("/runtime/pyodide/<path:name>")
+    def pyodide_file(name: str) -> Response:
+        return send_from_directory(NODE_MODULES / "pyodide", name, max_age=3600)
+
+    @app.get("/runtime/pyscript/<path:name>")
+    def pyscript_file(name: str) -> Response:
+        return send_from_directory(NODE_MODULES / "@pyscript" / "core" / "dist", name, max_age=3600)
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml")
+
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from engine.server import serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s [webapp] %(levelname)s %(message)s")
+    config = config_from_args(argv)
+    if not (NODE_MODULES / "pyodide" / "pyodide.mjs").is_file():
+        print("error: the web runtime is not installed: run python3 scripts/setup.py", flush=True)
+        return 2
+    return serve(lambda: create_app(config), config.host, config.port, 16, "ruschat-webapp")
