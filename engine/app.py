@@ -51,7 +51,8 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     return app
 
 
-def shutdown(app: Flask) -> None:
+def shutdown(app: Flask, timeout: float = 5.0) -> None:
+    """Stop generating, end open streams and status sockets, close the database."""
     service: Service = app.extensions["ruschat"]
-    service.scheduler.stop()
+    service.scheduler.stop(timeout)
     service.store.close()

@@ -111,7 +111,12 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every job, wake every waiter, and wait up to ``timeout`` s for the worker."""
         with self._cond:
             self._stopping = True
             for job in list(self._waiting) + ([self._running] if self._running else []):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Callable, Sequence
@@ -22,8 +23,12 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
     connection is never shared between processes.
     """
 
-    def __init__(self, load: Callable[[], Any], bind: str, threads: int, name: str) -> None:
+    def __init__(
+        self, load: Callable[[], Any], bind: str, threads: int, name: str, on_term: Callable[[Any], None] | None = None
+    ) -> None:
         self._load, self._bind, self._threads, self._name = load, bind, threads, name
+        self._on_term = on_term
+        self._app: Any = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -41,12 +46,28 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
             # gunicorn 27 opens a control socket at one fixed path per user: two
             # services (or two test runs) would fight over it, and we do not use it.
             "control_socket_disable": True,
+            "post_worker_init": self._chain_sigterm,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return self._load()
+        self._app = self._load()
+        return self._app
+
+    def _chain_sigterm(self, _worker: Any) -> None:
+        """On SIGTERM, let the app end its long-lived responses (streams, sockets) first:
+        gunicorn would otherwise wait its whole graceful timeout for them."""
+        if self._on_term is None:
+            return
+        gunicorn_handler = signal.getsignal(signal.SIGTERM)
+
+        def handler(signum: int, frame: Any) -> None:
+            self._on_term(self._app)  # type: ignore[misc]
+            if callable(gunicorn_handler):
+                gunicorn_handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, handler)
 
 
 def bind_address(host: str, port: int) -> str:
@@ -76,12 +97,21 @@ def main(profile: ServiceProfile, argv: Sequence[str] | None = None) -> int:
     if not config.model_path.is_file():
         print(f"error: model file not found: {config.model_path}", file=sys.stderr)
         return 2
-    from engine.app import create_app
+    from engine.app import create_app, shutdown
 
-    return serve(lambda: create_app(config), config.host, config.port, config.http_threads, f"ruschat-{config.service}")
+    return serve(
+        lambda: create_app(config),
+        config.host,
+        config.port,
+        config.http_threads,
+        f"ruschat-{config.service}",
+        on_term=lambda app: shutdown(app, timeout=0),
+    )
 
 
-def serve(load: Callable[[], Any], host: str, port: int, threads: int, name: str) -> int:
+def serve(
+    load: Callable[[], Any], host: str, port: int, threads: int, name: str, on_term: Callable[[Any], None] | None = None
+) -> int:
     """Serve until SIGTERM/SIGINT; 2 with a clear message if the port is taken."""
     if not port_is_free(host, port):
         print(
@@ -89,5 +119,5 @@ def serve(load: Callable[[], Any], host: str, port: int, threads: int, name: str
             file=sys.stderr,
         )
         return 2
-    GunicornApp(load, bind_address(host, port), threads, name).run()
+    GunicornApp(load, bind_address(host, port), threads, name, on_term).run()
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -16,7 +17,17 @@ IDLE_HEARTBEAT_SECONDS = 10.0
 BUSY_REFRESH_SECONDS = 1.0
 
 
+class _DaemonThread(threading.Thread):
+    """simple-websocket reads each socket on a thread of its own; as a daemon, a client
+    that never answers the close handshake cannot hold the process open at shutdown."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, daemon=True, **kwargs)
+
+
 def install(app: Flask) -> None:
+    # Pings find dead peers (a laptop that slept) and free their slot.
+    app.config["SOCK_SERVER_OPTIONS"] = {"ping_interval": 20, "thread_class": _DaemonThread}
     sock = Sock(app)
 
     @sock.route("/ws/status")
@@ -28,7 +39,7 @@ def install(app: Flask) -> None:
             return
         try:
             version, last_sent = -1, 0.0
-            while ws.connected:
+            while ws.connected and not service.scheduler.stopping:
                 status = service.scheduler.wait_for_change(version, timeout=BUSY_REFRESH_SECONDS)
                 now = time.monotonic()
                 due = IDLE_HEARTBEAT_SECONDS if status.state == "idle" else BUSY_REFRESH_SECONDS

@@ -44,7 +44,12 @@ def relay(
     """
     created = int(time.time())
     try:
-        yield sse(completion_chunk(completion_id, created, model, role="assistant", content=""))
+        first = completion_chunk(completion_id, created, model, role="assistant", content="")
+        if message_id is not None:
+            # The answer's id from the start, so that a client that stops early still
+            # knows which stored message holds the partial answer.
+            first["ruschat"] = {"message_id": message_id, "session_id": session_id}
+        yield sse(first)
         while True:
             event = job.next_event(heartbeat)
             if event is None:

@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
 from engine.settings import ServiceConfig
+from shared.sse import SSEDecoder
 from tests.fakes import FakeEngine
 
 
@@ -53,18 +54,6 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def sse_events(body: str, event: str | None = None) -> list[Any]:
-    """The ``data:`` payloads of an SSE body (JSON decoded, ``[DONE]`` as a string).
-
-    Only unnamed events by default; ``event="status"`` picks the named ones.
-    """
-    events = []
-    for block in body.split("\n\n"):
-        lines = block.splitlines()
-        if next((line[len("event: ") :] for line in lines if line.startswith("event: ")), None) != event:
-            continue
-        for line in lines:
-            if line.startswith("data: "):
-                data = line[len("data: ") :]
-                events.append(data if data == "[DONE]" else json.loads(data))
-    return events
+def sse_events(body: str, event: str = "message") -> list[Any]:
+    """The payloads of one kind of event in an SSE body (JSON decoded, ``[DONE]`` as a string)."""
+    return [e.data if e.data == "[DONE]" else json.loads(e.data) for e in SSEDecoder().feed(body) if e.event == event]

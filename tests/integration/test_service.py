@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,45 +13,35 @@ import requests
 import websocket
 from openai import OpenAI
 
-from tests.integration.conftest import ServiceProcess, chat_body, read_stream, text_of
+from tests.support import Process, chat_body, read_stream, service_process, text_of, wait_until
 
 pytestmark = pytest.mark.integration
 
 LONG = "Write a long story about a lighthouse keeper and a storm, with many details."
 
 
-def chat(service: ServiceProcess, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+def chat(service: Process, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     with requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120) as response:
         assert response.status_code == 200, response.text
         assert response.headers["Content-Type"].startswith("text/event-stream")
         return read_stream(response)
 
 
-def wait_until(predicate, timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def info(service: ServiceProcess) -> dict[str, Any]:
+def info(service: Process) -> dict[str, Any]:
     return requests.get(service.url + "/api/info", timeout=10).json()
 
 
-def session(service: ServiceProcess, session_id: str) -> dict[str, Any]:
+def session(service: Process, session_id: str) -> dict[str, Any]:
     return requests.get(f"{service.url}/api/sessions/{session_id}", timeout=10).json()
 
 
-def start_long_answer(service: ServiceProcess, body: dict[str, Any]) -> requests.Response:
+def start_long_answer(service: Process, body: dict[str, Any]) -> requests.Response:
     response = requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120)
     assert response.status_code == 200
     return response
 
 
-def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(service: ServiceProcess):
+def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(service: Process):
     body = chat_body("Name three colours.", max_tokens=48)
     chunks, done = chat(service, body)
     assert done
@@ -69,7 +58,7 @@ def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(service: Serv
     assert stored[1]["model"] == info(service)["model"] == "SmolLM2-135M-Instruct Q4_1"
 
 
-def test_second_turn_reuses_the_cached_prefix(service: ServiceProcess):
+def test_second_turn_reuses_the_cached_prefix(service: Process):
     first = chat_body("What is the capital of France?", max_tokens=24)
     chunks, _ = chat(service, first)
     history = first["messages"] + [{"role": "assistant", "content": text_of(chunks)}]
@@ -79,7 +68,7 @@ def test_second_turn_reuses_the_cached_prefix(service: ServiceProcess):
     assert timings["cached_prompt_tokens"] >= chunks[-1]["usage"]["prompt_tokens"] // 2
 
 
-def test_openai_client_streams_and_lists_models(service: ServiceProcess):
+def test_openai_client_streams_and_lists_models(service: Process):
     client = OpenAI(base_url=service.url + "/v1", api_key="not-needed", max_retries=0)
     models = [m.id for m in client.models.list()]
     assert models == ["SmolLM2-135M-Instruct Q4_1"]
@@ -96,7 +85,7 @@ def test_openai_client_streams_and_lists_models(service: ServiceProcess):
     assert completion.usage is not None and completion.usage.completion_tokens > 0
 
 
-def test_stop_mid_stream_keeps_partial_answer_and_frees_the_model(service: ServiceProcess):
+def test_stop_mid_stream_keeps_partial_answer_and_frees_the_model(service: Process):
     body = chat_body(LONG, max_tokens=1500)
     response = start_long_answer(service, body)
     seen = 0
@@ -121,7 +110,7 @@ def test_stop_mid_stream_keeps_partial_answer_and_frees_the_model(service: Servi
     assert done and chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
 
 
-def test_two_concurrent_chats_both_complete(service: ServiceProcess):
+def test_two_concurrent_chats_both_complete(service: Process):
     bodies = [chat_body("Tell me about cats.", max_tokens=40), chat_body("Tell me about dogs.", max_tokens=40)]
     results: list[Any] = [None, None]
 
@@ -141,7 +130,7 @@ def test_two_concurrent_chats_both_complete(service: ServiceProcess):
     assert waits[1] > waits[0]  # one of them queued behind the other
 
 
-def test_health_and_history_answer_while_the_model_generates(service: ServiceProcess):
+def test_health_and_history_answer_while_the_model_generates(service: Process):
     response = start_long_answer(service, chat_body(LONG, max_tokens=1500))
     try:
         wait_until(lambda: info(service)["state"] == "busy", what="the model to be busy")
@@ -153,7 +142,7 @@ def test_health_and_history_answer_while_the_model_generates(service: ServicePro
     wait_until(lambda: info(service)["state"] == "idle", timeout=10, what="idle model")
 
 
-def test_status_websocket_pushes_busy_and_idle(service: ServiceProcess):
+def test_status_websocket_pushes_busy_and_idle(service: Process):
     ws_url = service.url.replace("http://", "ws://") + "/ws/status"
     ws = websocket.create_connection(ws_url, timeout=30, origin="http://localhost:8080")
     try:
@@ -175,7 +164,7 @@ def test_status_websocket_pushes_busy_and_idle(service: ServiceProcess):
     assert refused.value.status_code == 403
 
 
-def test_bad_inputs_get_documented_errors_and_change_nothing(service: ServiceProcess):
+def test_bad_inputs_get_documented_errors_and_change_nothing(service: Process):
     body = chat_body("Remember me.", max_tokens=8)
     chat(service, body)
     before_list = requests.get(service.url + "/api/sessions", timeout=10).json()
@@ -226,7 +215,7 @@ def test_bad_inputs_get_documented_errors_and_change_nothing(service: ServicePro
 
 def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
     db = tmp_path / "history.sqlite3"
-    first = ServiceProcess("backend_tinyllama", db, tmp_path / "first.log").start()
+    first = service_process("backend_tinyllama", db, tmp_path / "first.log").start()
     try:
         body = chat_body("Hello!", max_tokens=16)
         chat(first, body)
@@ -247,7 +236,7 @@ def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
         contents = [r[0] for r in raw.execute("select content from messages where role = 'user'")]
     assert "Hello!" in contents and LONG in contents
 
-    second = ServiceProcess("backend_tinyllama", db, tmp_path / "second.log").start()
+    second = service_process("backend_tinyllama", db, tmp_path / "second.log").start()
     try:
         stored = session(second, body["session_id"])
         assert [m["role"] for m in stored["messages"]] == ["user", "assistant"]

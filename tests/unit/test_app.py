@@ -234,3 +234,12 @@ def test_openai_completion_non_stream_and_stream(client: FlaskClient):
     assert events[-1] == "[DONE]"
     assert "".join(e["choices"][0]["delta"].get("content", "") for e in events[:-1]) == "Hello, world!"
     assert history(client) == []  # the OpenAI endpoint is stateless
+
+
+def test_first_chunk_names_the_answer_and_status_events_follow_the_queue(client: FlaskClient):
+    body = client.post("/api/chat", json=chat_body()).get_data(as_text=True)
+    first, final = sse_events(body)[0], sse_events(body)[-2]
+    assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    assert first["ruschat"]["message_id"] == final["ruschat"]["message_id"]
+    states = [e["state"] for e in sse_events(body, "status")]
+    assert states == ["queued", "generating"]

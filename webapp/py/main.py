@@ -70,6 +70,8 @@ SERVICES = {s["id"]: Service(s["id"], s["label"], s["url"]) for s in CONFIG["ser
 chat = Chat()
 sessions: list[Session] = []
 generation: Generation | None = None
+renaming: str | None = None
+"""The chat whose title is being edited: the sidebar holds still meanwhile."""
 _proxies: list[Any] = []
 
 
@@ -119,30 +121,29 @@ def selected_service() -> Service:
 
 
 def render_services() -> None:
+    """Update the dropdown and the status badges in place (an open dropdown stays open)."""
     select = by_testid("model-select")
-    chosen = select.value or js.localStorage.getItem("ruschat-service") or next(iter(SERVICES))
-    select.innerHTML = ""
     status = by_testid("service-status")
-    status.innerHTML = ""
+    if not select.options.length:
+        for service in SERVICES.values():
+            select.appendChild(element("option", service.label, value=service.id))
+            status.appendChild(element("span", service.label, "svc", data_service=service.id))
+        saved = js.localStorage.getItem("ruschat-service")
+        select.value = saved if saved in SERVICES else next(iter(SERVICES))
     for service in SERVICES.values():
         state = service.info.state if service.online and service.info else "offline"
+        option = select.querySelector(f'option[value="{service.id}"]')
         name = f"{service.label}: {service.model}" if service.info else service.label
-        option = element("option", name + ("" if service.online else " (offline)"), value=service.id)
+        option.textContent = name + ("" if service.online else " (offline)")
         option.setAttribute("data-state", state)
-        select.appendChild(option)
-        badge = element(
-            "span",
-            f"{service.label} {'offline' if state == 'offline' else state}",
-            "svc",
-            data_service=service.id,
-            data_state=state,
-        )
+        badge = status.querySelector(f'[data-service="{service.id}"]')
+        text = f"{service.label} {state}"
         if service.info and state == "busy":
-            badge.textContent += f" · {service.info.tokens_per_second:g} tok/s"
+            text += f" · {service.info.tokens_per_second:g} tok/s"
             if service.info.queue_depth:
-                badge.textContent += f" · {service.info.queue_depth} waiting"
-        status.appendChild(badge)
-    select.value = chosen if chosen in SERVICES else next(iter(SERVICES))
+                text += f" · {service.info.queue_depth} waiting"
+        badge.textContent = text
+        badge.setAttribute("data-state", state)
 
 
 def on_status(service: Service, data: str) -> None:
@@ -220,6 +221,8 @@ async def refresh_sessions() -> None:
 
 
 def render_sessions() -> None:
+    if renaming is not None:
+        return
     listing = by_testid("session-list")
     listing.innerHTML = ""
     for session in sessions:
@@ -267,34 +270,35 @@ def new_chat(_event: Any = None) -> None:
 
 
 def start_rename(event: Any, session_id: str, item: Any) -> None:
+    global renaming
     event.stopPropagation()
+    if renaming is not None:
+        return
+    renaming = session_id
     title = item.querySelector(".title")
     field_ = element("input", None, data_testid="rename-input", maxlength="200")
     field_.value = title.textContent
     item.replaceChild(field_, title)
     field_.focus()
     field_.select()
-    done = {"saved": False}
 
-    async def save(_e: Any = None) -> None:
-        if done["saved"]:
-            return
-        done["saved"] = True
+    async def finish_rename(save: bool) -> None:
+        global renaming
+        if renaming != session_id:
+            return  # already saved or cancelled
+        renaming = None
         new_title = field_.value.strip()
-        if new_title and new_title != title.textContent:
+        if save and new_title and new_title != title.textContent:
             await send_to_all("PATCH", f"/api/sessions/{session_id}", {"title": new_title})
         await refresh_sessions()
 
     def key(e: Any) -> None:
-        if e.key == "Enter":
+        if e.key in ("Enter", "Escape"):
             e.preventDefault()
-            asyncio.ensure_future(save())
-        elif e.key == "Escape":
-            done["saved"] = True
-            render_sessions()
+            asyncio.ensure_future(finish_rename(save=e.key == "Enter"))
 
     on(field_, "keydown", key)
-    on(field_, "blur", save)
+    on(field_, "blur", lambda _e: finish_rename(save=True))
     on(field_, "click", lambda e: e.stopPropagation())
 
 
@@ -333,12 +337,20 @@ def message_element(message: Message) -> Any:
         )
         node.appendChild(meta)
         content = element("div", None, "content")
-        content.innerHTML = render_markdown(message.content)
+        set_markdown(content, message.content)
         node.appendChild(content)
         set_finish(node, message.finish_reason, message.error)
     else:
         node.textContent = message.content
     return node
+
+
+def set_markdown(node: Any, text: str) -> None:
+    try:
+        node.innerHTML = render_markdown(text)
+    except Exception as error:  # a renderer bug must not lose the answer: show it as text
+        js.console.error(f"Markdown rendering failed: {error!r}")
+        node.textContent = text
 
 
 def set_finish(node: Any, reason: str | None, error: str | None = None) -> None:
@@ -394,6 +406,8 @@ def on_stream_event(event: Any) -> None:
     if event.data == "[DONE]":
         return
     delta = parse_chunk(json.loads(event.data))
+    if delta.message_id:
+        current.element.setAttribute("data-message-id", delta.message_id)
     if delta.content:
         current.text += delta.content
         now = js.performance.now()
@@ -409,7 +423,7 @@ def on_stream_event(event: Any) -> None:
 def show_answer(current: Generation) -> None:
     box = by_testid("messages")
     near_bottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80
-    current.element.querySelector(".content").innerHTML = render_markdown(current.text)
+    set_markdown(current.element.querySelector(".content"), current.text)
     if near_bottom:
         box.scrollTop = box.scrollHeight
 
@@ -446,7 +460,7 @@ async def send(_event: Any = None) -> None:
     question = Message(
         id=new_id(), session_id=chat.session_id, role="user", content=text, created_at=js.Date.now() / 1000
     )
-    history = [ChatMessage(m.id, m.role, m.content) for m in chat.messages if m.content]
+    history = [ChatMessage(m.id or new_id(), m.role, m.content) for m in chat.messages if m.content]
     body = ChatRequest(
         session_id=chat.session_id,
         messages=(*history, ChatMessage(question.id, "user", text)),
@@ -509,12 +523,19 @@ def on_model_change(_event: Any) -> None:
     focus_input()
 
 
+def on_hash_change(_event: Any) -> None:
+    wanted = str(js.location.hash).removeprefix("#chat=")
+    if wanted and wanted != chat.session_id:
+        asyncio.ensure_future(open_session(wanted))
+
+
 async def main() -> None:
     on(document.getElementById("composer"), "submit", lambda e: (e.preventDefault(), asyncio.ensure_future(send())))
     on(by_testid("message-input"), "keydown", on_key)
     on(by_testid("stop"), "click", stop)
     on(by_testid("new-chat"), "click", new_chat)
     on(by_testid("model-select"), "change", on_model_change)
+    on(js.window, "hashchange", on_hash_change)
     render_services()
     for control in ("model-select", "message-input", "send", "new-chat"):
         by_testid(control).disabled = False

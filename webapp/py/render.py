@@ -15,10 +15,10 @@ _markdown.enable(["table", "strikethrough"])
 _markdown.disable(["image"])
 
 
-def _link_open(tokens, index, options, env):  # type: ignore[no-untyped-def]
+def _link_open(renderer, tokens, index, options, env):  # type: ignore[no-untyped-def]
     tokens[index].attrSet("target", "_blank")
     tokens[index].attrSet("rel", "noopener noreferrer nofollow")
-    return _markdown.renderer.renderToken(tokens, index, options, env)
+    return renderer.renderToken(tokens, index, options, env)
 
 
 _markdown.add_render_rule("link_open", _link_open)

@@ -1,0 +1,189 @@
+"""The real web app and both real services, driven by Selenium in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service as DriverService
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.support import Process, free_port, service_process
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--window-size=1200,800",
+)
+
+
+@dataclass
+class Stack:
+    fast: Process
+    capable: Process
+    web: Process
+    folder: Path
+
+    def services(self) -> dict[str, Process]:
+        return {"tinyllama": self.fast, "qwen": self.capable}
+
+
+def start_stack(folder: Path) -> Stack:
+    web_port = free_port()
+    origins = f"http://localhost:{web_port},http://127.0.0.1:{web_port}"
+    fast = service_process("backend_tinyllama", folder / "fast.sqlite3", folder / "fast.log", "--origins", origins)
+    capable = service_process("backend_qwen", folder / "capable.sqlite3", folder / "capable.log", "--origins", origins)
+    web = Process(
+        [sys.executable, "-m", "webapp", "--port", "{port}", "--fast-url", fast.url, "--capable-url", capable.url],
+        folder / "web.log",
+        port=web_port,
+        ready_path="/",
+    )
+    started: list[Process] = []
+    try:
+        for process in (fast, capable, web):
+            started.append(process.start())
+    except BaseException:
+        for process in started:
+            process.stop()
+        raise
+    return Stack(fast, capable, web, folder)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = start_stack(tmp_path_factory.mktemp("stack"))
+    try:
+        yield stack
+    finally:
+        for process in (stack.web, stack.capable, stack.fast):
+            process.stop()
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[webdriver.Chrome]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="ruschat-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    # Debian's Chromium opens its search engine's start page unless told otherwise.
+    options.add_experimental_option("prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]})
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    # An explicit driver path: Selenium must never try to download one.
+    chrome = webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+    try:
+        yield chrome
+    finally:
+        chrome.quit()
+
+
+class ChatPage:
+    """The page's controls, found by their data-testid."""
+
+    def __init__(self, driver: webdriver.Chrome, url: str) -> None:
+        self.driver, self.url = driver, url
+
+    def open(self, path: str = "/") -> ChatPage:
+        self.driver.get(self.url + path)
+        return self.wait_ready()
+
+    def reload(self) -> ChatPage:
+        self.driver.refresh()
+        return self.wait_ready()
+
+    def wait_ready(self) -> ChatPage:
+        self.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "body[data-ready=true]"), 60, "Python to load")
+        return self
+
+    def wait(self, condition: Any, timeout: float = 60, what: str = "") -> Any:
+        # The page re-renders parts of itself as news arrives: an element found a moment
+        # ago may be gone, so a stale reference means "look again".
+        return WebDriverWait(
+            self.driver, timeout, poll_frequency=0.05, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(condition, what)
+
+    def click(self, css: str, timeout: float = 10) -> None:
+        self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css).click() or True, timeout, f"to click {css}")
+
+    def active_session(self) -> str:
+        """The id of the open chat, once the sidebar shows it."""
+        return self.wait(
+            lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="session-item"].active').get_attribute(
+                "data-session-id"
+            ),
+            20,
+            "the open chat in the sidebar",
+        )
+
+    def session_ids(self) -> list[str]:
+        return self.wait(lambda d: [s.get_attribute("data-session-id") for s in self.sessions()] or [None], 10)
+
+    def by(self, testid: str) -> WebElement:
+        return self.driver.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+    def all(self, testid: str, extra: str = "") -> list[WebElement]:
+        return self.driver.find_elements(By.CSS_SELECTOR, f'[data-testid="{testid}"]{extra}')
+
+    def choose(self, service: str) -> None:
+        Select(self.by("model-select")).select_by_value(service)
+
+    def type(self, text: str, send: bool = True) -> None:
+        box = self.by("message-input")
+        box.send_keys(text)
+        if send:
+            box.send_keys(Keys.ENTER)
+
+    def answers(self) -> list[WebElement]:
+        return self.all("message", '[data-role="assistant"]')
+
+    def wait_answer(self, count: int, timeout: float = 90) -> WebElement:
+        """The ``count``-th answer, once it has finished."""
+
+        def finished(_driver: Any) -> Any:
+            answers = self.answers()
+            return len(answers) >= count and answers[count - 1].get_attribute("data-finish") and answers[count - 1]
+
+        return self.wait(finished, timeout, f"answer {count} to finish")
+
+    def messages(self) -> list[tuple[str, str]]:
+        return [(m.get_attribute("data-role"), m.get_attribute("data-message-id")) for m in self.all("message")]
+
+    def sessions(self) -> list[WebElement]:
+        return self.all("session-item")
+
+    def requested_hosts(self) -> set[str]:
+        """Hosts of every request the page made since the last call."""
+        hosts = set()
+        for entry in self.driver.get_log("performance"):
+            message = json.loads(entry["message"])["message"]
+            params = message.get("params", {})
+            if message["method"] == "Network.requestWillBeSent":
+                url = params["request"]["url"]
+            elif message["method"] == "Network.webSocketCreated":
+                url = params["url"]
+            else:
+                continue
+            if not url.startswith(("data:", "blob:", "about:")):
+                hosts.add(urlsplit(url).hostname)
+        return hosts

@@ -1,0 +1,138 @@
+"""Helpers for tests that run real processes: free ports, readiness, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from engine.model_files import BUNDLED
+from engine.settings import REPO_ROOT
+from shared.sse import SSEDecoder
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def model_path() -> Path:
+    path = Path(os.environ.get("RUSCHAT_TEST_MODEL") or REPO_ROOT / "models" / BUNDLED.filename)
+    if not path.is_file():
+        pytest.fail(f"these tests need {path}: run `python3 scripts/setup.py` first")
+    return path
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Process:
+    """A server subprocess on a free port, ready when ``ready_path`` answers 200."""
+
+    def __init__(
+        self, command: Sequence[str], log: Path, port: int | None = None, ready_path: str = "/healthz"
+    ) -> None:
+        self.port = port or free_port()
+        self.command = [c.replace("{port}", str(self.port)) for c in command]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path, self.ready_path = log, ready_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> Process:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{' '.join(self.command)} exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        pytest.fail(f"{' '.join(self.command)} not ready after {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def worker_pid(self) -> int:
+        """The gunicorn worker (the process that holds the model)."""
+        assert self.proc is not None
+        return int(Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()[0])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc is not None:
+            self._log.close()
+
+
+def service_process(module: str, db: Path, log: Path, *args: str, port: int | None = None) -> Process:
+    """``python -m backend_qwen`` (or tinyllama) on the bundled model."""
+    command = [
+        sys.executable,
+        "-m",
+        module,
+        "--port",
+        "{port}",
+        "--db",
+        str(db),
+        "--model",
+        str(model_path()),
+        "--threads",
+        "2",
+        *args,
+    ]
+    return Process(command, log, port)
+
+
+def chat_body(
+    text: str, session_id: str | None = None, history: list[dict[str, str]] | None = None, **extra: Any
+) -> dict[str, Any]:
+    messages = list(history or []) + [{"id": str(uuid.uuid4()), "role": "user", "content": text}]
+    return {"session_id": session_id or str(uuid.uuid4()), "messages": messages, "temperature": 0, **extra}
+
+
+def read_stream(response: requests.Response) -> tuple[list[dict[str, Any]], bool]:
+    """The chunks (unnamed events) of a streamed chat response, and whether [DONE] came."""
+    decoder, chunks, done = SSEDecoder(), [], False
+    for piece in response.iter_content(chunk_size=None, decode_unicode=True):
+        for event in decoder.feed(piece):
+            if event.event != "message":
+                continue
+            if event.data == "[DONE]":
+                done = True
+            else:
+                chunks.append(json.loads(event.data))
+    return chunks, done
+
+
+def text_of(chunks: list[dict[str, Any]]) -> str:
+    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
