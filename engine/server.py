@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import logging
-import signal
+import os
 import socket
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -46,7 +48,7 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
             # gunicorn 27 opens a control socket at one fixed path per user: two
             # services (or two test runs) would fight over it, and we do not use it.
             "control_socket_disable": True,
-            "post_worker_init": self._chain_sigterm,
+            "post_worker_init": self._watch_worker,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -55,19 +57,20 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
         self._app = self._load()
         return self._app
 
-    def _chain_sigterm(self, _worker: Any) -> None:
-        """On SIGTERM, let the app end its long-lived responses (streams, sockets) first:
-        gunicorn would otherwise wait its whole graceful timeout for them."""
+    def _watch_worker(self, worker: Any) -> None:
+        """When the worker starts to stop (SIGTERM, or its master died), let the app end
+        its long-lived responses (streams, status sockets) at once: gunicorn would
+        otherwise wait for them, and an orphaned worker would never exit."""
         if self._on_term is None:
             return
-        gunicorn_handler = signal.getsignal(signal.SIGTERM)
 
-        def handler(signum: int, frame: Any) -> None:
+        def watch() -> None:
+            # gunicorn leaves `alive` set when the worker stops because its master died.
+            while worker.alive and os.getppid() == worker.ppid:
+                time.sleep(0.2)
             self._on_term(self._app)  # type: ignore[misc]
-            if callable(gunicorn_handler):
-                gunicorn_handler(signum, frame)
 
-        signal.signal(signal.SIGTERM, handler)
+        threading.Thread(target=watch, name="worker-watch", daemon=True).start()
 
 
 def bind_address(host: str, port: int) -> str:

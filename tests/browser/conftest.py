@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,22 @@ class ChatPage:
             return len(answers) >= count and answers[count - 1].get_attribute("data-finish") and answers[count - 1]
 
         return self.wait(finished, timeout, f"answer {count} to finish")
+
+    def watch_answer(self, count: int, timeout: float = 90) -> list[int]:
+        """Lengths of the ``count``-th answer's text, sampled until it finishes."""
+        lengths: list[int] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                answers = self.answers()
+                if len(answers) >= count:
+                    lengths.append(len(answers[count - 1].text))
+                    if answers[count - 1].get_attribute("data-finish"):
+                        return lengths
+            except StaleElementReferenceException:
+                pass
+            time.sleep(0.03)
+        raise AssertionError(f"answer {count} did not finish in {timeout} s (lengths {lengths})")
 
     def messages(self) -> list[tuple[str, str]]:
         return [(m.get_attribute("data-role"), m.get_attribute("data-message-id")) for m in self.all("message")]

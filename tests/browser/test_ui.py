@@ -44,17 +44,8 @@ def test_python_loads_from_localhost_only(driver, stack: Stack):
 def test_answer_streams_in_and_is_labelled_with_its_model(page: ChatPage):
     page.choose("tinyllama")
     page.type("Write a haiku about the sea.")
-    lengths = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        answers = page.answers()
-        if answers:
-            lengths.append(len(answers[-1].text))
-            if answers[-1].get_attribute("data-finish"):
-                break
-        time.sleep(0.03)
-    growing = sorted(set(lengths))
-    assert len(growing) >= 3, f"the answer did not grow in steps: {lengths}"
+    lengths = page.watch_answer(1)
+    assert len(set(lengths)) >= 3, f"the answer did not grow in steps: {lengths}"
     answer = page.wait_answer(1)
     assert answer.get_attribute("data-finish") in ("stop", "length")
     assert answer.get_attribute("data-model") == MODEL
