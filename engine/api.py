@@ -108,7 +108,8 @@ def chat() -> Response:
 
     def store_question() -> None:
         # Before generation can start: the user's words are safe even if we crash.
-        service.store.add_user_message(chat_request.session_id, chat_request.messages[-1])
+        opening = next(m.content for m in chat_request.messages if m.role == "user")
+        service.store.add_user_message(chat_request.session_id, chat_request.messages[-1], opening)
         answer_created.append(time.time())
 
     def store_answer(result: Finished) -> None:

@@ -151,13 +151,18 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def add_user_message(self, session_id: str, message: ChatMessage) -> Message:
-        """Store the new user message, creating its session on first use. Idempotent."""
+    def add_user_message(self, session_id: str, message: ChatMessage, first_question: str | None = None) -> Message:
+        """Store the new user message, creating its session on first use. Idempotent.
+
+        A new session is titled after ``first_question``, the chat's opening message:
+        a service that joins a chat midway (model switch) titles it as the other did.
+        """
         now = time.time()
         with self._session.begin() as db:
             session = db.get(SessionRow, session_id)
             if session is None:
-                session = SessionRow(id=session_id, title=_title_from(message.content), created_at=now, updated_at=now)
+                title = _title_from(first_question or message.content)
+                session = SessionRow(id=session_id, title=title, created_at=now, updated_at=now)
                 db.add(session)
             existing = db.get(MessageRow, message.id)
             if existing is not None:

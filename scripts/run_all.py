@@ -73,8 +73,14 @@ class Child:
         self.restart_at: float | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     start_new_session=True, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         self.started_at = time.monotonic()
         threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True).start()
 
@@ -125,8 +131,10 @@ def wait_ready(children: list[Child], stop: threading.Event) -> bool:
     while waiting and not stop.is_set():
         for child in list(waiting):
             if not child.alive():
-                log(f"{child.name} exited during startup (code {child.proc.returncode if child.proc else '?'}); "
-                    f"see {child.log_file}")
+                log(
+                    f"{child.name} exited during startup (code {child.proc.returncode if child.proc else '?'}); "
+                    f"see {child.log_file}"
+                )
                 return False
             if child.ready():
                 log(f"{child.name} is ready at {child.url}")
@@ -182,26 +190,57 @@ def build_children(args: argparse.Namespace) -> list[Child]:
     python = str(PYTHON)
 
     def service(name: str, module: str, port: int) -> Child:
-        command = [python, "-m", module, "--host", args.host, "--port", str(port),
-                   "--db", str(data / f"{module.removeprefix('backend_')}.sqlite3"), "--origins", ",".join(origins)]
+        command = [
+            python,
+            "-m",
+            module,
+            "--host",
+            args.host,
+            "--port",
+            str(port),
+            "--db",
+            str(data / f"{module.removeprefix('backend_')}.sqlite3"),
+            "--origins",
+            ",".join(origins),
+        ]
         return Child(name, command, f"http://{local}:{port}", "/healthz", logs)
 
     fast = service("fast", "backend_tinyllama", args.fast_port)
     capable = service("capable", "backend_qwen", args.capable_port)
-    web = Child("web", [python, "-m", "webapp", "--host", args.host, "--port", str(args.web_port),
-                        "--fast-url", fast.url, "--capable-url", capable.url],
-                f"http://{local}:{args.web_port}", "/", logs)
+    web = Child(
+        "web",
+        [
+            python,
+            "-m",
+            "webapp",
+            "--host",
+            args.host,
+            "--port",
+            str(args.web_port),
+            "--fast-url",
+            fast.url,
+            "--capable-url",
+            capable.url,
+        ],
+        f"http://{local}:{args.web_port}",
+        "/",
+        logs,
+    )
     return [fast, capable, web]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    busy = [f"{name} port {port}" for name, port in
-            (("web", args.web_port), ("fast", args.fast_port), ("capable", args.capable_port))
-            if port_in_use(args.host, port)]
+    busy = [
+        f"{name} port {port}"
+        for name, port in (("web", args.web_port), ("fast", args.fast_port), ("capable", args.capable_port))
+        if port_in_use(args.host, port)
+    ]
     if busy:
-        log(f"error: already in use on {args.host}: {', '.join(busy)}. Stop whatever holds it "
-            "(`ss -ltnp` shows it) or pick other ports with --web-port/--fast-port/--capable-port.")
+        log(
+            f"error: already in use on {args.host}: {', '.join(busy)}. Stop whatever holds it "
+            "(`ss -ltnp` shows it) or pick other ports with --web-port/--fast-port/--capable-port."
+        )
         return 2
     if not args.skip_setup:
         subprocess.run([sys.executable, str(ROOT / "scripts" / "setup.py")], check=True)

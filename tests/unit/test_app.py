@@ -64,6 +64,17 @@ def test_chat_streams_chunks_then_final_event_then_done(client: FlaskClient):
     assert (answer["model"], answer["finish_reason"], answer["service"]) == ("Fake Model 1B", "stop", "test")
 
 
+def test_a_chat_joined_midway_is_titled_after_its_opening_question(client: FlaskClient):
+    body = chat_body()
+    body["messages"] = [
+        {"role": "user", "content": "Plan a trip to Oslo"},
+        {"role": "assistant", "content": "Sure."},
+        {"role": "user", "content": "And the budget?"},
+    ]
+    client.post("/api/chat", json=body).get_data()
+    assert history(client)[0]["title"] == "Plan a trip to Oslo"
+
+
 def test_system_prompt_and_history_reach_the_engine(client: FlaskClient, engine: FakeEngine):
     body = chat_body(system="Answer in French.")
     body["messages"] = [
