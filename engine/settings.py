@@ -126,6 +126,12 @@ def config_from_args(
     )
     parser.add_argument("--max-queue", type=int, default=int(_env(environ, prefix, "MAX_QUEUE") or 8))
     parser.add_argument(
+        "--prefix-cache-mb",
+        type=int,
+        default=int(_env(environ, prefix, "PREFIX_CACHE_MB") or 512),
+        help="RAM for saved conversation states (0 turns the prefix cache off)",
+    )
+    parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
     )
     parser.add_argument(
@@ -141,6 +147,8 @@ def config_from_args(
         parser.error("--ctx must be at least 256")
     if args.max_queue < 0:
         parser.error("--max-queue must not be negative")
+    if args.prefix_cache_mb < 0:
+        parser.error("--prefix-cache-mb must not be negative")
 
     model_path = (
         Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
@@ -166,6 +174,7 @@ def config_from_args(
         fallback_chat_template=profile.fallback_chat_template,
         context_size=args.ctx,
         max_queue=max_queue,
+        prefix_cache_bytes=args.prefix_cache_mb * 1024 * 1024,
         allowed_origins=origins,
         allowed_hosts=hosts,
         http_threads=max_queue + 24,

@@ -30,8 +30,7 @@ def ensure_browser() -> None:
             subprocess.run([*prefix, "apt-get", "update", "-qq"], check=True, env=env)
             subprocess.run([*prefix, *install], check=True, env=env)
             return
-    sys.exit(f"error: the browser tests need {' and '.join(missing)}; install them with:\n"
-             f"    sudo {' '.join(install)}")
+    sys.exit(f"error: the browser tests need {' and '.join(missing)}; install them with:\n    sudo {' '.join(install)}")
 
 
 def main() -> int:

@@ -1,4 +1,4 @@
-"""Helpers for tests that run real processes: free ports, readiness, clean shutdown."""
+"""Helpers for tests (and the benchmark) that run real processes: free ports, readiness, shutdown."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class Process:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                pytest.fail(f"{' '.join(self.command)} exited with {self.proc.returncode}:\n{self.output()}")
+                raise RuntimeError(f"{' '.join(self.command)} exited with {self.proc.returncode}:\n{self.output()}")
             try:
                 if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
                     return self
@@ -72,7 +72,7 @@ class Process:
                 pass
             time.sleep(0.1)
         self.stop()
-        pytest.fail(f"{' '.join(self.command)} not ready after {timeout} s:\n{self.output()}")
+        raise RuntimeError(f"{' '.join(self.command)} not ready after {timeout} s:\n{self.output()}")
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

@@ -1,0 +1,1 @@
+"""Benchmarks of the services against the engine they wrap (``python -m bench``)."""

@@ -1,0 +1,132 @@
+"""Benchmark the services against the engine they wrap: ``python -m bench``.
+
+Starts real service processes on free loopback ports with the bundled model, runs the
+measurements of bench.measure, prints a table, and writes docs/bench/results.json,
+docs/bench/curves.png and the table in docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import measure, report
+from engine.model_files import BUNDLED
+from engine.settings import REPO_ROOT
+from tests.support import Process, service_process
+
+OUT = REPO_ROOT / "docs" / "bench"
+
+
+def machine() -> dict[str, Any]:
+    import llama_cpp
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = int(
+        next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal:"))
+    )
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "llama_cpp_python": llama_cpp.__version__,
+        "os": platform.platform(),
+    }
+
+
+def start(folder: Path, name: str, model: Path, threads: int, ctx: int, *extra: str) -> Process:
+    return service_process(
+        "backend_qwen",
+        folder / f"{name}.sqlite3",
+        folder / f"{name}.log",
+        "--model",
+        str(model),
+        "--threads",
+        str(threads),
+        "--ctx",
+        str(ctx),
+        *extra,
+    ).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / BUNDLED.filename)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--ctx", type=int, default=4096)
+    parser.add_argument("--runs", type=int, default=5, help="alternating runs for the overhead median")
+    parser.add_argument("--tokens", type=int, default=256, help="tokens per overhead run")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and samples (a smoke test)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.tokens = 2, 64
+    if not args.model.is_file():
+        sys.exit(f"error: {args.model} not found: run python3 scripts/setup.py first")
+
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "model": args.model.name,
+        "threads": args.threads,
+        "context": args.ctx,
+    }
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ruschat-bench-") as tmp:
+        folder = Path(tmp)
+        max_queue = 4
+        service = start(folder, "main", args.model, args.threads, args.ctx, "--max-queue", str(max_queue))
+        try:
+            print("1/6 streaming overhead", flush=True)
+            results["overhead"] = measure.streaming_overhead(
+                service.url, args.model, args.threads, args.ctx, args.runs, args.tokens
+            )
+            print("2/6 time to first token across turns (prefix cache on)", flush=True)
+            results["ttft_cache"] = measure.ttft_across_turns(service.url)
+            print("3/6 concurrency", flush=True)
+            results["concurrency"] = measure.concurrency(service.url, max_queue)
+            print("4/6 responsiveness", flush=True)
+            results["responsiveness"] = measure.responsiveness(service.url, samples=50 if args.quick else 200)
+            print("5/6 stop latency", flush=True)
+            results["stop"] = measure.stop_latency(service.url, runs=2 if args.quick else 5)
+            print("6/6 memory", flush=True)
+            results["memory"] = measure.memory(service.worker_pid(), args.model)
+        finally:
+            service.stop()
+        print("2b/6 time to first token across turns (prefix cache off)", flush=True)
+        plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--prefix-cache-mb", "0")
+        try:
+            results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
+        finally:
+            plain.stop()
+    results["seconds"] = round(time.monotonic() - started, 1)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    report.chart(results, args.out / "curves.png")
+    table = report.table(results)
+    print("\n" + table)
+    if not args.quick:
+        report.update_markdown(REPO_ROOT / "docs" / "BENCHMARKS.md", table)
+    print(f"\nwrote {args.out / 'results.json'} and {args.out / 'curves.png'} in {results['seconds']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
