@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--prefix-cache-mb", "0")
         try:
             results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
+            results["memory_nocache"] = measure.memory(plain.worker_pid(), args.model)
         finally:
             plain.stop()
     results["seconds"] = round(time.monotonic() - started, 1)

@@ -79,6 +79,25 @@ def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -
     return min(params.max_tokens, room)
 
 
+def _kv_only_cache(base: type, capacity_bytes: int) -> object:
+    """A LlamaRAMCache whose saved states hold the KV cache and not the logits.
+
+    llama-cpp-python copies its whole logits buffer (n_batch x vocabulary floats: 100 MB
+    for SmolLM2's 49k vocabulary) into every saved state, and LlamaRAMCache does not
+    count it against its capacity: memory grew by gigabytes. The logits are never used
+    on restore (the last prompt token is always evaluated again), so one zero row, which
+    broadcasts over the rows that load_state() fills, stands in for them.
+    """
+    import numpy as np
+
+    class KVOnlyCache(base):  # type: ignore[misc,valid-type]
+        def __setitem__(self, key, state):  # type: ignore[no-untyped-def]
+            state.scores = np.zeros((1, state.scores.shape[1]), dtype=np.single)
+            super().__setitem__(key, state)
+
+    return KVOnlyCache(capacity_bytes=capacity_bytes)
+
+
 class LlamaEngine:
     """A GGUF model run by llama-cpp-python on the CPU."""
 
@@ -104,7 +123,7 @@ class LlamaEngine:
         if prefix_cache_bytes:
             # Saves the KV state after each answer, keyed by tokens, so that a chat
             # resumed after another one reuses its prefix instead of re-evaluating it.
-            self._llama.set_cache(LlamaRAMCache(capacity_bytes=prefix_cache_bytes))
+            self._llama.set_cache(_kv_only_cache(LlamaRAMCache, prefix_cache_bytes))
         template = self._llama.metadata.get("tokenizer.chat_template") or fallback_chat_template
         if template is None:
             raise ValueError(f"{model_path} has no chat template and the service configures none")

@@ -102,6 +102,10 @@ def main(profile: ServiceProfile, argv: Sequence[str] | None = None) -> int:
         return 2
     from engine.app import create_app, shutdown
 
+    # The inference thread runs Python between llama.cpp calls; with the default 5 ms
+    # GIL switch interval a health check could wait that long behind it.
+    sys.setswitchinterval(0.001)
+
     return serve(
         lambda: create_app(config),
         config.host,
