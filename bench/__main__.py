@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             results["overhead"] = measure.streaming_overhead(
                 service.url, args.model, args.threads, args.ctx, args.runs, args.tokens
             )
-            print("2/6 time to first token across turns (prefix cache on)", flush=True)
+            print("2/6 time to first token across turns (a KV slot per chat)", flush=True)
             results["ttft_cache"] = measure.ttft_across_turns(service.url)
             print("3/6 concurrency", flush=True)
             results["concurrency"] = measure.concurrency(service.url, max_queue)
@@ -109,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             results["memory"] = measure.memory(service.worker_pid(), args.model)
         finally:
             service.stop()
-        print("2b/6 time to first token across turns (prefix cache off)", flush=True)
-        plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--prefix-cache-mb", "0")
+        print("2b/6 time to first token across turns (one slot: no cache kept across chats)", flush=True)
+        plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--parallel", "1")
         try:
             results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
             results["memory_nocache"] = measure.memory(plain.worker_pid(), args.model)

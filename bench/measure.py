@@ -116,17 +116,19 @@ def percentile(values: list[float], q: float) -> float:
 
 def streaming_overhead(url: str, model: Path, threads: int, ctx: int, runs: int, tokens: int) -> dict[str, Any]:
     """Decode speed through the service's SSE endpoint against llama-cpp-python in-process."""
+    from llama_cpp import Llama
+
     from engine.inference import LlamaEngine
 
-    engine = LlamaEngine(str(model), "baseline", context_size=ctx, threads=threads)
-    prompt = engine.prepare([{"role": "user", "content": LONG_PROMPT}])
-    llama = engine._llama  # the raw llama_cpp.Llama: the engine we wrap, called directly
+    prompt = LlamaEngine(str(model), "tokens", context_size=ctx, threads=threads, slots=1).prepare(
+        [{"role": "user", "content": LONG_PROMPT}]
+    )
+    # The engine we wrap, as its users call it: llama-cpp-python's Llama, in this process.
+    llama = Llama(str(model), n_ctx=ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
 
     def in_process() -> float:
         times = []
-        for chunk in llama.create_completion(
-            list(prompt.tokens), max_tokens=tokens, temperature=0, stop=list(prompt.stop), stream=True
-        ):
+        for chunk in llama.create_completion(list(prompt.tokens), max_tokens=tokens, temperature=0, stream=True):
             if chunk["choices"][0]["text"]:
                 times.append(time.perf_counter())
         return (len(times) - 1) / (times[-1] - times[0])

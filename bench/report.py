@@ -35,7 +35,7 @@ def table(r: dict[str, Any]) -> str:
         f"| 1 | Decode speed through SSE / in-process | {o['median_service_tps']:.1f} / "
         f"{o['median_in_process_tps']:.1f} tok/s = **{o['ratio']:.3f}** | ≥ 0.97 | {_ok(o['ratio'] >= 0.97)} |",
     ]
-    for key, label in (("ttft_cache", "prefix cache on"), ("ttft_nocache", "prefix cache off")):
+    for key, label in (("ttft_cache", "a KV slot per chat"), ("ttft_nocache", "one shared slot")):
         t = r[key]
         a, b = t["A"], t["B"]
         met = max(a["turn10_over_turn1"], b["turn10_over_turn1"]) <= 1.5
@@ -72,7 +72,7 @@ def table(r: dict[str, Any]) -> str:
         f"(plain TTFT {s['median_plain_ttft_s'] * 1000:.0f} ms) | a fraction of a second | "
         f"{_ok(s['median_stop_to_next_s'] < 0.5)} |"
     )
-    for key, label in (("memory", "prefix cache on, after the whole run"), ("memory_nocache", "prefix cache off")):
+    for key, label in (("memory", "4 slots, after the whole run"), ("memory_nocache", "1 slot")):
         mem = r[key]
         lines.append(
             f"| 6 | Service resident memory / GGUF size, {label} | {mem['rss_mb']:.0f} MB / "
@@ -88,7 +88,7 @@ def chart(r: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for key, style, label in (("ttft_cache", "-", "prefix cache on"), ("ttft_nocache", "--", "prefix cache off")):
+    for key, style, label in (("ttft_cache", "-", "a slot per chat"), ("ttft_nocache", "--", "one shared slot")):
         for name, color in (("A", "tab:green"), ("B", "tab:blue")):
             ttft = [t * 1000 for t in r[key][name]["ttft"]]
             left.plot(range(1, len(ttft) + 1), ttft, style, color=color, marker="o", label=f"chat {name}, {label}")

@@ -22,8 +22,8 @@ def load_engine(config: ServiceConfig) -> Engine:
         config.model_name,
         context_size=config.context_size,
         threads=config.threads,
+        slots=config.slots,
         fallback_chat_template=config.fallback_chat_template,
-        prefix_cache_bytes=config.prefix_cache_bytes,
     )
 
 

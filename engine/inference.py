@@ -1,17 +1,30 @@
-"""The model: turning a conversation into tokens and tokens into text. Knows no HTTP.
+"""The model: conversations to tokens, tokens to text, several chats at once. Knows no HTTP.
 
-:class:`LlamaEngine` runs a GGUF file in-process with llama-cpp-python. Only the
-scheduler's worker thread calls :meth:`generate`; :meth:`prepare` (formatting and
-tokenizing) only reads the vocabulary and is safe from request threads, as llama.cpp's
-own server tokenizes in its HTTP threads.
+:class:`LlamaEngine` runs a GGUF file in-process on llama.cpp's own API (through
+llama-cpp-python's bindings), the way llama.cpp's server does: one context holds a KV
+cache *slot* (sequence) per chat, so that
+
+- a chat's next turn evaluates only its new tokens, even when other chats ran in
+  between (each slot keeps its chat's prefix; no state copies), and
+- chats that run at the same time share every decode step (continuous batching): one
+  batch carries one new token per generating chat plus a chunk of any prompt that is
+  being read.
+
+Only the scheduler's worker thread calls :meth:`start`, :meth:`step` and :meth:`stop`.
+:meth:`prepare` (formatting and tokenizing) only reads the vocabulary and is safe from
+request threads, as llama.cpp's server tokenizes in its HTTP threads.
 """
 
 from __future__ import annotations
 
+import codecs
+import ctypes
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+import random
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from shared.schemas import GenerationParams
 
@@ -26,8 +39,6 @@ class Prompt:
     """A formatted, tokenized conversation, ready for the model."""
 
     tokens: tuple[int, ...]
-    stop: tuple[str, ...] = ()
-    stop_token_ids: frozenset[int] = frozenset()
 
     @property
     def n_tokens(self) -> int:
@@ -36,11 +47,11 @@ class Prompt:
 
 @dataclass(frozen=True)
 class Step:
-    """One piece of generated text; ``finish_reason`` is set on the last step only."""
+    """New text of one chat after one decode step; ``finish_reason`` on its last step."""
 
     text: str
-    n_tokens: int = 0
-    """Tokens sampled so far in this generation."""
+    n_tokens: int
+    """Tokens sampled so far in this answer."""
     finish_reason: str | None = None
 
 
@@ -60,15 +71,21 @@ class Engine(Protocol):
     model_name: str
     model_file: str
     context_size: int
+    """Tokens of context per chat."""
+    slots: int
+    """Chats that can generate at the same time."""
 
     def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
         """Format and tokenize; raise PromptTooLong when it cannot fit the context."""
 
-    def generate(self, prompt: Prompt, params: GenerationParams, should_stop: Callable[[], bool]) -> Iterator[Step]:
-        """Yield the answer piece by piece; check ``should_stop`` on every token."""
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
+        """Give the chat ``key`` a free slot; return how many prompt tokens it already holds."""
 
-    def cached_prefix(self, prompt: Prompt) -> int:
-        """How many of the prompt's tokens the model already holds evaluated."""
+    def step(self) -> list[tuple[Hashable, Step]]:
+        """Advance every started chat by one decode; return the chats that produced something."""
+
+    def stop(self, key: Hashable) -> None:
+        """Stop generating for ``key`` now and free its slot (its evaluated tokens stay cached)."""
 
 
 def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -> int:
@@ -79,27 +96,36 @@ def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -
     return min(params.max_tokens, room)
 
 
-def _kv_only_cache(base: type, capacity_bytes: int) -> object:
-    """A LlamaRAMCache whose saved states hold the KV cache and not the logits.
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
-    llama-cpp-python copies its whole logits buffer (n_batch x vocabulary floats: 100 MB
-    for SmolLM2's 49k vocabulary) into every saved state, and LlamaRAMCache does not
-    count it against its capacity: memory grew by gigabytes. The logits are never used
-    on restore (the last prompt token is always evaluated again), so one zero row, which
-    broadcasts over the rows that load_state() fills, stands in for them.
-    """
-    import numpy as np
 
-    class KVOnlyCache(base):  # type: ignore[misc,valid-type]
-        def __setitem__(self, key, state):  # type: ignore[no-untyped-def]
-            state.scores = np.zeros((1, state.scores.shape[1]), dtype=np.single)
-            super().__setitem__(key, state)
+@dataclass(eq=False)
+class Slot:
+    """One KV-cache sequence: the tokens it holds, and the chat generating in it, if any."""
 
-    return KVOnlyCache(capacity_bytes=capacity_bytes)
+    seq: int
+    tokens: list[int] = field(default_factory=list)
+    """Tokens whose keys and values are in the cache for this sequence, in order."""
+    key: Hashable | None = None
+    pending: list[int] = field(default_factory=list)
+    """Prompt tokens still to evaluate."""
+    next_token: int | None = None
+    """Sampled, streamed, not yet evaluated."""
+    sampler: Any = None
+    budget: int = 0
+    produced: int = 0
+    decoder: Any = None
+    last_used: float = 0.0
 
 
 class LlamaEngine:
-    """A GGUF model run by llama-cpp-python on the CPU."""
+    """A GGUF model run by llama.cpp on the CPU, with one KV slot per concurrent chat."""
 
     def __init__(
         self,
@@ -108,83 +134,162 @@ class LlamaEngine:
         *,
         context_size: int = 4096,
         threads: int = 2,
+        slots: int = 4,
+        batch_size: int = 256,
         fallback_chat_template: str | None = None,
-        prefix_cache_bytes: int = 0,
     ) -> None:
-        from llama_cpp import Llama, LlamaRAMCache
+        import llama_cpp
+        from llama_cpp import _internals as internals
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        self._llama_cpp = llama_cpp
         self.model_name = model_name
         self.model_file = model_path
         self.context_size = context_size
-        self._llama = Llama(
-            model_path=model_path, n_ctx=context_size, n_threads=threads, n_threads_batch=threads, verbose=False
+        self.slots = slots
+        self._batch_size = batch_size
+        llama_cpp.llama_backend_init()
+        self._model = internals.LlamaModel(
+            path_model=model_path, params=llama_cpp.llama_model_default_params(), verbose=False
         )
-        if prefix_cache_bytes:
-            # Saves the KV state after each answer, keyed by tokens, so that a chat
-            # resumed after another one reuses its prefix instead of re-evaluating it.
-            self._llama.set_cache(_kv_only_cache(LlamaRAMCache, prefix_cache_bytes))
-        template = self._llama.metadata.get("tokenizer.chat_template") or fallback_chat_template
+        params = llama_cpp.llama_context_default_params()
+        # One stream of context_size tokens per slot: a chat can never crowd out another.
+        params.n_ctx = context_size * slots
+        params.n_seq_max = slots
+        params.kv_unified = False
+        params.n_batch = params.n_ubatch = batch_size
+        params.n_threads = params.n_threads_batch = threads
+        self._ctx = internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._batch = internals.LlamaBatch(n_tokens=batch_size, embd=0, n_seq_max=1, verbose=False)
+        self._vocab = self._model.vocab
+        self._slots = [Slot(seq=i) for i in range(slots)]
+        self._internals = internals
+
+        metadata = self._model.metadata()
+        template = metadata.get("tokenizer.chat_template") or fallback_chat_template
         if template is None:
             raise ValueError(f"{model_path} has no chat template and the service configures none")
-        eos, bos = self._llama.token_eos(), self._llama.token_bos()
+        eos, bos = self._model.token_eos(), self._model.token_bos()
         self._formatter = Jinja2ChatFormatter(
             template=template,
-            eos_token=self._llama._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self._llama._model.token_get_text(bos) if bos != -1 else "",
-            stop_token_ids=[eos],
+            eos_token=self._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=self._model.token_get_text(bos) if bos != -1 else "",
         )
-        self._stop_ids = frozenset({eos} if eos != -1 else set())
 
+    # ------------------------------------------------------------------ request threads
     def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
         formatted = self._formatter(messages=list(messages))
-        tokens = self._llama.tokenize(
+        tokens = self._model.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )
-        stop = (formatted.stop,) if isinstance(formatted.stop, str) else tuple(formatted.stop or ())
-        prompt = Prompt(tokens=tuple(tokens), stop=stop, stop_token_ids=self._stop_ids)
+        prompt = Prompt(tokens=tuple(tokens))
         if prompt.n_tokens > self.context_size - MIN_ANSWER_TOKENS:
             raise PromptTooLong(prompt.n_tokens, self.context_size)
         return prompt
 
-    def cached_prefix(self, prompt: Prompt) -> int:
-        from llama_cpp import Llama
+    # ------------------------------------------------------------------ worker thread
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
+        budget = answer_budget(prompt, params, self.context_size)
+        free = [s for s in self._slots if s.key is None]
+        if not free:
+            raise RuntimeError("no free slot")
+        # The slot already holding the longest part of this chat; else the one unused longest.
+        slot = max(free, key=lambda s: (common_prefix(s.tokens, prompt.tokens), -s.last_used))
+        # Keep at least the last prompt token to evaluate: its logits give the first answer token.
+        reuse = min(common_prefix(slot.tokens, prompt.tokens), prompt.n_tokens - 1)
+        self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)
+        slot.tokens = list(prompt.tokens[:reuse])
+        slot.pending = list(prompt.tokens[reuse:])
+        slot.key, slot.next_token = key, None
+        slot.sampler = self._sampler(params)
+        slot.budget, slot.produced = budget, 0
+        slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        slot.last_used = time.monotonic()
+        return reuse
 
-        return Llama.longest_token_prefix(self._llama._input_ids.tolist(), list(prompt.tokens))
+    def stop(self, key: Hashable) -> None:
+        for slot in self._slots:
+            if slot.key == key:
+                self._release(slot)
 
-    def generate(self, prompt: Prompt, params: GenerationParams, should_stop: Callable[[], bool]) -> Iterator[Step]:
-        from llama_cpp import StoppingCriteriaList
+    def step(self) -> list[tuple[Hashable, Step]]:
+        batch = self._batch.batch
+        batch.n_tokens = 0
+        sampling: list[tuple[Slot, int]] = []
 
-        sampled = 0
+        def add(slot: Slot, token: int, wants_logits: bool) -> None:
+            i = batch.n_tokens
+            batch.token[i] = token
+            batch.pos[i] = len(slot.tokens)
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = slot.seq
+            batch.logits[i] = wants_logits
+            batch.n_tokens += 1
+            slot.tokens.append(token)
+            if wants_logits:
+                sampling.append((slot, i))
 
-        def on_token(input_ids: Sequence[int], _logits: object) -> bool:
-            # Called once per sampled token, before its text is released: the place to
-            # notice a stop request without waiting for a whole chunk.
-            nonlocal sampled
-            sampled += 1
-            return input_ids[-1] in prompt.stop_token_ids or should_stop()
-
-        stream = self._llama.create_completion(
-            list(prompt.tokens),
-            max_tokens=answer_budget(prompt, params, self.context_size),
-            temperature=params.temperature,
-            top_p=params.top_p,
-            stop=list(prompt.stop),
-            stopping_criteria=StoppingCriteriaList([on_token]),
-            stream=True,
-        )
+        active = [s for s in self._slots if s.key is not None]
+        # Generating chats first, one token each, so that they keep streaming while
+        # another chat's long prompt is read in chunks alongside.
+        for slot in active:
+            if slot.next_token is not None:
+                add(slot, slot.next_token, True)
+                slot.next_token = None
+        for slot in active:
+            room = self._batch_size - batch.n_tokens
+            if slot.pending and room > 0:
+                chunk, slot.pending = slot.pending[:room], slot.pending[room:]
+                for n, token in enumerate(chunk, start=1):
+                    add(slot, token, n == len(chunk) and not slot.pending)
+        if batch.n_tokens == 0:
+            return []
         try:
-            for chunk in stream:
-                choice = chunk["choices"][0]
-                finish = choice.get("finish_reason")
-                if should_stop():
-                    finish = "cancelled"
-                if choice["text"] or finish:
-                    yield Step(text=choice["text"], n_tokens=sampled, finish_reason=finish)
-                if finish == "cancelled":
-                    return
-                # After the last chunk, llama-cpp-python saves the KV state into the
-                # prefix cache: the caller drains this generator once the client has
-                # its answer.
-        finally:
-            stream.close()
+            self._ctx.decode(self._batch)
+        except RuntimeError:
+            for slot in active:  # what the cache holds for them is unknown now: forget it
+                self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
+                slot.tokens = []
+            raise
+
+        results: list[tuple[Hashable, Step]] = []
+        for slot, index in sampling:
+            token = slot.sampler.sample(self._ctx, index)
+            slot.produced += 1
+            finish = None
+            text = ""
+            if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                finish = "stop"
+                text = slot.decoder.decode(b"", final=True)
+            else:
+                text = slot.decoder.decode(self._piece(token))
+                slot.next_token = token
+                if slot.produced >= slot.budget:
+                    finish = "length"
+                    text += slot.decoder.decode(b"", final=True)
+            results.append((slot.key, Step(text, slot.produced, finish)))
+            if finish:
+                self._release(slot)
+        return results
+
+    def _release(self, slot: Slot) -> None:
+        slot.key, slot.pending, slot.next_token, slot.sampler = None, [], None, None
+        slot.last_used = time.monotonic()
+
+    def _sampler(self, params: GenerationParams) -> Any:
+        sampler = self._internals.LlamaSampler()
+        if params.temperature <= 0:
+            sampler.add_greedy()
+        else:
+            sampler.add_top_p(params.top_p, 1)
+            sampler.add_temp(params.temperature)
+            sampler.add_dist(random.randrange(2**32))
+        return sampler
+
+    def _piece(self, token: int) -> bytes:
+        buffer = ctypes.create_string_buffer(64)
+        n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        if n < 0:  # a longer piece: -n is the size it needs
+            buffer = ctypes.create_string_buffer(-n)
+            n = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        return buffer.raw[:n]

@@ -1,8 +1,10 @@
 """The scheduler owns the model: one worker thread, a bounded FIFO queue, cancellation.
 
 Request threads submit :class:`Job` objects and read their events; only the worker
-touches the engine's generate(). A cancelled job is dropped from the queue, or stopped
-on its next token when it runs.
+touches the engine. Jobs take the engine's slots in arrival order; while every slot is
+busy they wait in the queue, and past its bound they are refused. Between two decode
+steps the worker admits waiting jobs and drops cancelled ones, so a stop frees the model
+within one step.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from engine.inference import Engine, Prompt, PromptTooLong
 from shared.schemas import GenerationParams, Timings, Usage
@@ -86,6 +89,18 @@ class Job:
             return None
 
 
+@dataclass
+class _Running:
+    """What the worker tracks for a job that holds a slot."""
+
+    started: float
+    queue_ms: float
+    cached: int
+    parts: list[str] = field(default_factory=list)
+    first_token_at: float | None = None
+    n_tokens: int = 0
+
+
 @dataclass(frozen=True)
 class Status:
     state: str
@@ -99,12 +114,13 @@ class Scheduler:
         self.engine = engine
         self.max_queue = max_queue
         self._waiting: deque[Job] = deque()
-        self._running: Job | None = None
+        self._running: dict[Job, _Running] = {}
         self._cond = threading.Condition()
         self._stopping = False
         self._version = 0
         self._tokens_per_second = 0.0
         self._mean_job_seconds = 5.0
+        self._last_report = 0.0
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
 
     # ------------------------------------------------------------------ request side
@@ -119,7 +135,7 @@ class Scheduler:
         """Cancel every job, wake every waiter, and wait up to ``timeout`` s for the worker."""
         with self._cond:
             self._stopping = True
-            for job in list(self._waiting) + ([self._running] if self._running else []):
+            for job in list(self._waiting) + list(self._running):
                 job.cancel()
             self._cond.notify_all()
         self._thread.join(timeout)
@@ -128,10 +144,11 @@ class Scheduler:
         """Queue ``job``, or raise QueueFull. ``on_accept`` runs once the job has a place
         and before it can start; if it raises, the job is not queued."""
         with self._cond:
-            busy = self._running is not None or bool(self._waiting)
-            if busy and len(self._waiting) >= self.max_queue:
+            # Room for one chat per slot plus max_queue waiting ones.
+            if len(self._running) + len(self._waiting) >= self.engine.slots + self.max_queue:
                 ahead = len(self._waiting) + 1
-                raise QueueFull(retry_after=max(1, math.ceil(ahead * self._mean_job_seconds)))
+                wait = ahead * self._mean_job_seconds / self.engine.slots
+                raise QueueFull(retry_after=max(1, math.ceil(wait)))
             if on_accept is not None:
                 on_accept()
             self._waiting.append(job)
@@ -161,33 +178,103 @@ class Scheduler:
         self._version += 1
         self._cond.notify_all()
 
-    def _next_job(self) -> Job | None:
-        with self._cond:
-            while True:
-                self._running = None
-                if self._stopping:
-                    return None
-                while self._waiting and self._waiting[0].cancelled:
-                    dropped = self._waiting.popleft()
-                    self._finish(dropped, Finished("", "cancelled", Usage(), Timings()))
-                if self._waiting:
-                    self._running = self._waiting.popleft()
-                    for position, job in enumerate(self._waiting, start=1):
-                        job.emit(Queued(position=position))
-                    self._changed()
-                    return self._running
-                self._changed()
-                self._cond.wait()
-
     def _run(self) -> None:
-        while (job := self._next_job()) is not None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or self._waiting or self._running)
+                if self._stopping:
+                    break
+                self._admit()
+            self._drop_cancelled()
+            if self._running:
+                self._step()
+        for job in list(self._running):
+            self._end(job, "cancelled")
+        for job in self._waiting:
+            self._finish(job, Finished("", "cancelled", Usage(), Timings()))
+
+    def _admit(self) -> None:
+        """Move waiting jobs into free slots, in arrival order (called with the lock held)."""
+        admitted = False
+        while self._waiting and len(self._running) < self.engine.slots:
+            job = self._waiting.popleft()
+            admitted = True
+            if job.cancelled:
+                self._finish(job, Finished("", "cancelled", Usage(), Timings()))
+                continue
+            now = time.monotonic()
+            queue_ms = (now - job.submitted_at) * 1000
             try:
-                self._generate(job)
-            except Exception as error:  # the worker must survive any one request
-                log.exception("generation failed")
-                self._finish(
-                    job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), error=type(error).__name__)
-                )
+                cached = self.engine.start(job, job.prompt, job.params)
+            except PromptTooLong as too_long:
+                self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
+                continue
+            self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached)
+            job.emit(Started(queue_ms=queue_ms))
+        if admitted:
+            for position, waiting in enumerate(self._waiting, start=1):
+                waiting.emit(Queued(position=position))
+            self._changed()
+
+    def _drop_cancelled(self) -> None:
+        for job in [j for j in self._running if j.cancelled]:
+            self.engine.stop(job)
+            self._end(job, "cancelled")
+
+    def _step(self) -> None:
+        started = time.monotonic()
+        try:
+            steps = self.engine.step()
+        except Exception as error:  # the worker must survive a failed decode
+            log.exception("decode failed")
+            for job in list(self._running):
+                self.engine.stop(job)
+                self._end(job, "error", type(error).__name__)
+            return
+        now = time.monotonic()
+        produced = 0
+        for key, step in steps:
+            job = cast(Job, key)
+            running = self._running.get(job)
+            if running is None:
+                continue
+            if running.first_token_at is None:
+                running.first_token_at = now
+            running.n_tokens = step.n_tokens
+            produced += 1
+            if step.text:
+                running.parts.append(step.text)
+                job.emit(Token(step.text))
+            if step.finish_reason:
+                self._end(job, step.finish_reason)
+        if produced and now > started:
+            rate = produced / (now - started)
+            self._tokens_per_second = 0.8 * self._tokens_per_second + 0.2 * rate if self._tokens_per_second else rate
+        if now - self._last_report > 0.5:
+            self._last_report = now
+            with self._cond:
+                self._changed()
+
+    def _end(self, job: Job, finish: str, error: str | None = None) -> None:
+        """Finish a job that held a slot: timings, usage, then store and deliver."""
+        with self._cond:
+            running = self._running.pop(job)
+        ended = time.monotonic()
+        decode_s = ended - running.first_token_at if running.first_token_at else 0.0
+        n = running.n_tokens
+        timings = Timings(
+            queue_ms=round(running.queue_ms, 1),
+            ttft_ms=round(((running.first_token_at or ended) - running.started) * 1000, 1),
+            total_ms=round((ended - running.started) * 1000, 1),
+            tokens_per_second=round((n - 1) / decode_s, 1) if decode_s > 0 and n > 1 else 0.0,
+            cached_prompt_tokens=running.cached,
+        )
+        self._mean_job_seconds = 0.8 * self._mean_job_seconds + 0.2 * (ended - running.started)
+        self._finish(job, Finished("".join(running.parts), finish, Usage(job.prompt.n_tokens, n), timings, error))
+        with self._cond:
+            if not self._running:
+                self._tokens_per_second = 0.0
+            self._changed()
 
     def _finish(self, job: Job, result: Finished) -> None:
         if job.on_finish is not None:
@@ -199,56 +286,3 @@ class Scheduler:
                     result.text, "error", result.usage, result.timings, error="the answer could not be stored"
                 )
         job.emit(result)
-
-    def _generate(self, job: Job) -> None:
-        started = time.monotonic()
-        queue_ms = (started - job.submitted_at) * 1000
-        job.emit(Started(queue_ms=queue_ms))
-        cached = self.engine.cached_prefix(job.prompt)
-        parts: list[str] = []
-        first_token_at: float | None = None
-        n_tokens, finish, error = 0, "stop", None
-        last_report = started
-        steps = self.engine.generate(job.prompt, job.params, lambda: job.cancelled)
-        try:
-            for step in steps:
-                now = time.monotonic()
-                if first_token_at is None:
-                    first_token_at = now
-                n_tokens = step.n_tokens or n_tokens + 1
-                if step.text:
-                    parts.append(step.text)
-                    job.emit(Token(step.text))
-                if now > first_token_at:
-                    self._tokens_per_second = (n_tokens - 1) / (now - first_token_at)
-                if now - last_report > 0.5:
-                    last_report = now
-                    with self._cond:
-                        self._changed()
-                if step.finish_reason:
-                    finish = step.finish_reason
-                    break
-            else:
-                finish = "cancelled" if job.cancelled else "stop"
-        except PromptTooLong as too_long:
-            finish, error = "error", str(too_long)
-        ended = time.monotonic()
-        self._mean_job_seconds = 0.8 * self._mean_job_seconds + 0.2 * (ended - started)
-        decode_s = ended - first_token_at if first_token_at else 0.0
-        timings = Timings(
-            queue_ms=round(queue_ms, 1),
-            ttft_ms=round(((first_token_at or ended) - started) * 1000, 1),
-            total_ms=round((ended - started) * 1000, 1),
-            tokens_per_second=round((n_tokens - 1) / decode_s, 1) if decode_s > 0 and n_tokens > 1 else 0.0,
-            cached_prompt_tokens=cached,
-        )
-        self._finish(job, Finished("".join(parts), finish, Usage(job.prompt.n_tokens, n_tokens), timings, error))
-        if finish in ("stop", "length"):
-            # The client has its answer; let the engine finish its bookkeeping (the
-            # prefix-cache save) before the next job starts.
-            for _ in steps:
-                pass
-        else:
-            close = getattr(steps, "close", None)
-            if close is not None:
-                close()

@@ -57,8 +57,8 @@ class ServiceConfig:
     """CPU threads for inference."""
     max_queue: int = 8
     """Requests that may wait for the model; one more gets 503."""
-    prefix_cache_bytes: int = 512 * 1024 * 1024
-    """RAM for saved KV states of recent conversations (prefix reuse across chats)."""
+    slots: int = 4
+    """Chats generating at once (batched), each with its own KV cache of context_size tokens."""
     limits: Limits = Limits()
     """Bounds on messages, their length and max_tokens."""
     max_body_bytes: int = 1024 * 1024
@@ -126,10 +126,10 @@ def config_from_args(
     )
     parser.add_argument("--max-queue", type=int, default=int(_env(environ, prefix, "MAX_QUEUE") or 8))
     parser.add_argument(
-        "--prefix-cache-mb",
+        "--parallel",
         type=int,
-        default=int(_env(environ, prefix, "PREFIX_CACHE_MB") or 512),
-        help="RAM for saved conversation states (0 turns the prefix cache off)",
+        default=int(_env(environ, prefix, "PARALLEL") or 4),
+        help="chats generating at once, each keeping its own KV cache (default 4)",
     )
     parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
@@ -147,8 +147,8 @@ def config_from_args(
         parser.error("--ctx must be at least 256")
     if args.max_queue < 0:
         parser.error("--max-queue must not be negative")
-    if args.prefix_cache_mb < 0:
-        parser.error("--prefix-cache-mb must not be negative")
+    if not 1 <= args.parallel <= 64:
+        parser.error("--parallel must be between 1 and 64")
 
     model_path = (
         Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
@@ -174,9 +174,9 @@ def config_from_args(
         fallback_chat_template=profile.fallback_chat_template,
         context_size=args.ctx,
         max_queue=max_queue,
-        prefix_cache_bytes=args.prefix_cache_mb * 1024 * 1024,
+        slots=args.parallel,
         allowed_origins=origins,
         allowed_hosts=hosts,
-        http_threads=max_queue + 24,
+        http_threads=max_queue + args.parallel + 20,
         **kwargs,
     )

@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 
 from engine.inference import Prompt, PromptTooLong, Step, answer_budget
 from shared.schemas import GenerationParams
 
 
+@dataclass
+class _Chat:
+    budget: int
+    produced: int = 0
+
+
 class FakeEngine:
+    """Answers every chat with ``pieces``, one per step; ``slots`` chats step together."""
+
     model_name = "Fake Model 1B"
     model_file = "/models/fake.gguf"
 
     def __init__(
-        self, pieces: Sequence[str] = ("Hello", ",", " world", "!"), delay: float = 0.0, context_size: int = 256
+        self,
+        pieces: Sequence[str] = ("Hello", ",", " world", "!"),
+        delay: float = 0.0,
+        context_size: int = 256,
+        slots: int = 1,
     ) -> None:
         self.pieces = list(pieces)
         self.delay = delay
         self.context_size = context_size
+        self.slots = slots
         self.prompts: list[list[dict[str, str]]] = []
-        self.generating = threading.Event()
+        self.started: list[Hashable] = []
         self.fail_with: Exception | None = None
+        self._chats: dict[Hashable, _Chat] = {}
 
     def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
         self.prompts.append([dict(m) for m in messages])
@@ -32,23 +46,34 @@ class FakeEngine:
             raise PromptTooLong(prompt.n_tokens, self.context_size)
         return prompt
 
-    def cached_prefix(self, prompt: Prompt) -> int:
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
+        assert len(self._chats) < self.slots, "the scheduler started more chats than there are slots"
+        self._chats[key] = _Chat(budget=answer_budget(prompt, params, self.context_size))
+        self.started.append(key)
         return 0
 
-    def generate(self, prompt: Prompt, params: GenerationParams, should_stop: Callable[[], bool]) -> Iterator[Step]:
-        budget = answer_budget(prompt, params, self.context_size)
-        self.generating.set()
-        try:
-            if self.fail_with is not None:
-                raise self.fail_with
-            for n, piece in enumerate(self.pieces[:budget], start=1):
-                if self.delay:
-                    time.sleep(self.delay)
-                if should_stop():
-                    yield Step("", n, "cancelled")
-                    return
-                last = n == min(len(self.pieces), budget)
-                reason = None if not last else ("length" if budget < len(self.pieces) else "stop")
-                yield Step(piece, n, reason)
-        finally:
-            self.generating.clear()
+    def step(self) -> list[tuple[Hashable, Step]]:
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_with is not None:
+            raise self.fail_with
+        results = []
+        for key, chat in list(self._chats.items()):
+            piece = self.pieces[chat.produced]
+            chat.produced += 1
+            finish = None
+            if chat.produced == len(self.pieces):
+                finish = "stop"
+            elif chat.produced >= chat.budget:
+                finish = "length"
+            results.append((key, Step(piece, chat.produced, finish)))
+            if finish:
+                del self._chats[key]
+        return results
+
+    def stop(self, key: Hashable) -> None:
+        self._chats.pop(key, None)
+
+    @property
+    def active(self) -> int:
+        return len(self._chats)

@@ -68,8 +68,8 @@ class Process:
             try:
                 if requests.get(self.url + self.ready_path, timeout=1).status_code == 200:
                     return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or listening while the model still loads
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"{' '.join(self.command)} not ready after {timeout} s:\n{self.output()}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import requests
 import websocket
 from openai import OpenAI
 
+from shared.sse import SSEDecoder
 from tests.support import Process, chat_body, read_stream, service_process, text_of, wait_until
 
 pytestmark = pytest.mark.integration
@@ -110,24 +113,50 @@ def test_stop_mid_stream_keeps_partial_answer_and_frees_the_model(service: Proce
     assert done and chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
 
 
-def test_two_concurrent_chats_both_complete(service: Process):
-    bodies = [chat_body("Tell me about cats.", max_tokens=40), chat_body("Tell me about dogs.", max_tokens=40)]
+def timed_chat(service: Process, body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[float]]:
+    """The chunks of a streamed chat and the time each content chunk arrived."""
+    chunks, times = [], []
+    with requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120) as response:
+        assert response.status_code == 200
+        decoder = SSEDecoder()
+        for piece in response.iter_content(chunk_size=None, decode_unicode=True):
+            for event in decoder.feed(piece):
+                if event.event == "message" and event.data != "[DONE]":
+                    chunks.append(json.loads(event.data))
+                    if chunks[-1]["choices"] and chunks[-1]["choices"][0]["delta"].get("content"):
+                        times.append(time.monotonic())
+    return chunks, times
+
+
+def test_two_concurrent_chats_generate_together(service: Process):
+    bodies = [chat_body("Tell me about cats.", max_tokens=60), chat_body("Tell me about dogs.", max_tokens=60)]
     results: list[Any] = [None, None]
 
     def run(i: int) -> None:
-        results[i] = chat(service, bodies[i])
+        results[i] = timed_chat(service, bodies[i])
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
-    for (chunks, done), body in zip(results, bodies, strict=True):
-        assert done and text_of(chunks)
-        assert chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
+    for (chunks, _), body in zip(results, bodies, strict=True):
+        assert text_of(chunks) and chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
         assert len(session(service, body["session_id"])["messages"]) == 2
-    waits = sorted(chunks[-1]["ruschat"]["timings"]["queue_ms"] for chunks, _ in results)
-    assert waits[1] > waits[0]  # one of them queued behind the other
+    # Batched, not queued: each chat received text while the other was still streaming.
+    (_, first), (_, second) = results
+    assert first[0] < second[-1] and second[0] < first[-1]
+
+
+def test_interleaved_chats_keep_their_cached_prefix(service: Process):
+    a = chat_body("What is the capital of France?", max_tokens=16)
+    b = chat_body("Name a large ocean.", max_tokens=16)
+    a_chunks, _ = chat(service, a)
+    chat(service, b)  # another chat runs in between
+    history = a["messages"] + [{"role": "assistant", "content": text_of(a_chunks)}]
+    chunks, _ = chat(service, chat_body("And of Spain?", session_id=a["session_id"], history=history, max_tokens=8))
+    first_prompt = a_chunks[-1]["usage"]["prompt_tokens"]
+    assert chunks[-1]["ruschat"]["timings"]["cached_prompt_tokens"] >= first_prompt - 1
 
 
 def test_health_and_history_answer_while_the_model_generates(service: Process):

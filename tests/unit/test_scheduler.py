@@ -74,3 +74,39 @@ def test_on_accept_failure_leaves_nothing_queued(scheduler: Scheduler):
     with pytest.raises(RuntimeError):
         scheduler.submit(job(), on_accept=refuse)
     assert scheduler.status().queue_depth == 0
+
+
+def test_chats_share_the_slots_and_the_rest_wait_in_order():
+    engine = FakeEngine(pieces=["a", "b", "c", "d"], delay=0.02, slots=2)
+    scheduler = Scheduler(engine, max_queue=2)
+    scheduler.start()
+    try:
+        first, second, third = job(), job(), job()
+        for j in (first, second, third):
+            scheduler.submit(j)
+        # The first two generate side by side: the second starts before the first ends.
+        assert run_to_end(first)[0] == ["a", "b", "c", "d"]
+        assert engine.started[:2] == [first, second]
+        assert run_to_end(second)[1].timings.queue_ms < run_to_end(third)[1].timings.queue_ms
+        assert engine.started == [first, second, third]
+    finally:
+        scheduler.stop()
+
+
+def test_stopping_one_chat_leaves_the_others_running():
+    engine = FakeEngine(pieces=[str(i) for i in range(200)], delay=0.01, slots=2)
+    scheduler = Scheduler(engine, max_queue=2)
+    scheduler.start()
+    try:
+        stopped, kept, waiting = job(), job(), job()
+        for j in (stopped, kept, waiting):
+            scheduler.submit(j)
+        while not isinstance(stopped.next_event(timeout=5), Token):
+            pass
+        stopped.cancel()
+        assert run_to_end(stopped)[1].finish_reason == "cancelled"
+        # Its slot goes to the waiting chat while the other keeps going.
+        assert run_to_end(waiting)[1].finish_reason == "length"  # budget 50 < 200 pieces
+        assert run_to_end(kept)[1].finish_reason == "length"
+    finally:
+        scheduler.stop()
