@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             print("2/6 time to first token across turns (a KV slot per chat)", flush=True)
             results["ttft_cache"] = measure.ttft_across_turns(service.url)
             print("3/6 concurrency", flush=True)
-            results["concurrency"] = measure.concurrency(service.url, max_queue)
+            results["concurrency"] = measure.concurrency(service.url)
             print("4/6 responsiveness", flush=True)
             results["responsiveness"] = measure.responsiveness(service.url, samples=50 if args.quick else 200)
             print("5/6 stop latency", flush=True)

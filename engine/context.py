@@ -42,6 +42,7 @@ class Service:
             max_queue=self.scheduler.max_queue,
             tokens_per_second=status.tokens_per_second,
             version=VERSION,
+            slots=self.engine.slots,
         )
 
 

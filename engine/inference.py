@@ -148,6 +148,9 @@ class LlamaEngine:
         self.context_size = context_size
         self.slots = slots
         self._batch_size = batch_size
+        from llama_cpp import _logger
+
+        _logger.set_verbose(False)  # llama.cpp's own log: errors only
         llama_cpp.llama_backend_init()
         self._model = internals.LlamaModel(
             path_model=model_path, params=llama_cpp.llama_model_default_params(), verbose=False
@@ -193,8 +196,7 @@ class LlamaEngine:
         free = [s for s in self._slots if s.key is None]
         if not free:
             raise RuntimeError("no free slot")
-        # The slot already holding the longest part of this chat; else the one unused longest.
-        slot = max(free, key=lambda s: (common_prefix(s.tokens, prompt.tokens), -s.last_used))
+        slot = self._choose(free, prompt)
         # Keep at least the last prompt token to evaluate: its logits give the first answer token.
         reuse = min(common_prefix(slot.tokens, prompt.tokens), prompt.n_tokens - 1)
         self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)
@@ -206,6 +208,23 @@ class LlamaEngine:
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         slot.last_used = time.monotonic()
         return reuse
+
+    @staticmethod
+    def _choose(free: list[Slot], prompt: Prompt) -> Slot:
+        """The slot that holds this chat so far; else the one unused longest.
+
+        "Holds this chat" means most of the slot's tokens open this prompt: a slot that
+        shares only the system prompt belongs to another chat and is not overwritten
+        while a colder one is free (the rule of llama.cpp's server, similarity >= 0.5).
+        """
+
+        def share(slot: Slot) -> float:
+            return common_prefix(slot.tokens, prompt.tokens) / len(slot.tokens) if slot.tokens else 0.0
+
+        best = max(free, key=lambda s: (share(s), len(s.tokens)))
+        if share(best) >= 0.5:
+            return best
+        return min(free, key=lambda s: (bool(s.tokens), s.last_used))
 
     def stop(self, key: Hashable) -> None:
         for slot in self._slots:

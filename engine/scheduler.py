@@ -209,6 +209,11 @@ class Scheduler:
             except PromptTooLong as too_long:
                 self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
                 continue
+            except Exception as error:  # the worker must survive any one request
+                log.exception("starting a generation failed")
+                self.engine.stop(job)
+                self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), type(error).__name__))
+                continue
             self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached)
             job.emit(Started(queue_ms=queue_ms))
         if admitted:

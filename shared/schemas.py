@@ -506,6 +506,8 @@ class ServiceInfo:
     max_queue: int
     tokens_per_second: float = 0.0
     version: str = ""
+    slots: int = 1
+    """Chats the service generates at once."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -527,6 +529,7 @@ class ServiceInfo:
             max_queue=_int(data, "max_queue", 0, 0, 10**6),
             tokens_per_second=_number(data, "tokens_per_second", 0.0, 0.0, math.inf),
             version=_str(data, "version", optional=True) or "",
+            slots=_int(data, "slots", 1, 1, 10**4),
         )
 
 

@@ -150,13 +150,15 @@ def test_two_concurrent_chats_generate_together(service: Process):
 
 def test_interleaved_chats_keep_their_cached_prefix(service: Process):
     a = chat_body("What is the capital of France?", max_tokens=16)
-    b = chat_body("Name a large ocean.", max_tokens=16)
     a_chunks, _ = chat(service, a)
-    chat(service, b)  # another chat runs in between
+    for other in ("Name a large ocean.", "Name a tall mountain."):  # other chats run in between
+        chat(service, chat_body(other, max_tokens=16))
     history = a["messages"] + [{"role": "assistant", "content": text_of(a_chunks)}]
     chunks, _ = chat(service, chat_body("And of Spain?", session_id=a["session_id"], history=history, max_tokens=8))
-    first_prompt = a_chunks[-1]["usage"]["prompt_tokens"]
-    assert chunks[-1]["ruschat"]["timings"]["cached_prompt_tokens"] >= first_prompt - 1
+    first = a_chunks[-1]["usage"]
+    # The whole first turn is still cached, up to the answer's last token or so.
+    reused = chunks[-1]["ruschat"]["timings"]["cached_prompt_tokens"]
+    assert reused >= first["prompt_tokens"] + first["completion_tokens"] - 3
 
 
 def test_health_and_history_answer_while_the_model_generates(service: Process):

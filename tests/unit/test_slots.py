@@ -1,0 +1,28 @@
+"""Which KV slot a chat lands in (the rule behind prefix reuse across interleaved chats)."""
+
+from __future__ import annotations
+
+from engine.inference import LlamaEngine, Prompt, Slot
+
+SYSTEM = list(range(100, 130))  # a default system prompt every chat starts with
+
+
+def test_a_chat_returns_to_the_slot_that_holds_it():
+    mine = Slot(seq=0, tokens=SYSTEM + [1, 2, 3, 4], last_used=5.0)
+    other = Slot(seq=1, tokens=SYSTEM + [9, 9], last_used=9.0)
+    prompt = Prompt(tuple(SYSTEM + [1, 2, 3, 4, 5, 6]))
+    assert LlamaEngine._choose([other, mine], prompt) is mine
+
+
+def test_a_new_chat_takes_an_empty_slot_not_one_sharing_only_the_system_prompt():
+    busy_before = Slot(seq=0, tokens=SYSTEM + list(range(40)), last_used=1.0)
+    empty = Slot(seq=1)
+    prompt = Prompt(tuple(SYSTEM + [7, 7, 7]))
+    assert LlamaEngine._choose([busy_before, empty], prompt) is empty
+
+
+def test_without_an_empty_slot_the_least_recently_used_is_evicted():
+    old = Slot(seq=0, tokens=SYSTEM + list(range(40)), last_used=1.0)
+    recent = Slot(seq=1, tokens=SYSTEM + list(range(50, 90)), last_used=2.0)
+    prompt = Prompt(tuple(SYSTEM + [7, 7, 7]))
+    assert LlamaEngine._choose([recent, old], prompt) is old
