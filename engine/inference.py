@@ -181,7 +181,8 @@ class LlamaEngine:
 
     # ------------------------------------------------------------------ request threads
     def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
-        formatted = self._formatter(messages=list(messages))
+        # Plain dicts with role and content are what its TypedDicts describe.
+        formatted = self._formatter(messages=list(messages))  # type: ignore[arg-type]
         tokens = self._model.tokenize(
             formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
         )

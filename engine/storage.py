@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import asdict, fields
 from typing import Any
 
 from sqlalchemy import (
@@ -179,19 +180,7 @@ class Store:
     def add_answer(self, message: Message) -> None:
         """Store a finished (or stopped, or failed) answer."""
         with self._session.begin() as db:
-            db.add(
-                MessageRow(
-                    id=message.id,
-                    session_id=message.session_id,
-                    role=message.role,
-                    content=message.content,
-                    created_at=message.created_at,
-                    model=message.model,
-                    service=message.service,
-                    finish_reason=message.finish_reason,
-                    error=message.error,
-                )
-            )
+            db.add(MessageRow(**asdict(message)))
             db.execute(update(SessionRow).where(SessionRow.id == message.session_id).values(updated_at=time.time()))
 
     def list_sessions(self) -> list[Session]:
@@ -227,22 +216,15 @@ class Store:
 
     def delete_session(self, session_id: str) -> bool:
         with self._session.begin() as db:
+            if db.get(SessionRow, session_id) is None:
+                return False
             db.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
-            return db.execute(delete(SessionRow).where(SessionRow.id == session_id)).rowcount > 0
+            db.execute(delete(SessionRow).where(SessionRow.id == session_id))
+            return True
 
 
 def _message(row: MessageRow) -> Message:
-    return Message(
-        id=row.id,
-        session_id=row.session_id,
-        role=row.role,
-        content=row.content,
-        created_at=row.created_at,
-        model=row.model,
-        service=row.service,
-        finish_reason=row.finish_reason,
-        error=row.error,
-    )
+    return Message(**{f.name: getattr(row, f.name) for f in fields(Message)})
 
 
 def _session(row: SessionRow, count: int, messages: tuple[Message, ...] = ()) -> Session:

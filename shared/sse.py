@@ -27,7 +27,7 @@ class SSEDecoder:
     def feed(self, text: str) -> list[ServerSentEvent]:
         """Add received text; return the events it completed."""
         self._buffer += text
-        events = []
+        events: list[ServerSentEvent] = []
         while True:
             line, found = self._next_line()
             if not found:

@@ -44,8 +44,9 @@ class Stack:
     web: Process
     folder: Path
 
-    def services(self) -> dict[str, Process]:
-        return {"tinyllama": self.fast, "qwen": self.capable}
+    def stop(self) -> None:
+        for process in (self.web, self.capable, self.fast):
+            process.stop()
 
 
 def start_stack(folder: Path) -> Stack:
@@ -76,8 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         yield stack
     finally:
-        for process in (stack.web, stack.capable, stack.fast):
-            process.stop()
+        stack.stop()
 
 
 @pytest.fixture(scope="module")

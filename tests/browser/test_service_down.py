@@ -18,8 +18,7 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         yield stack
     finally:
-        for process in (stack.web, stack.capable, stack.fast):
-            process.stop()
+        stack.stop()
 
 
 def status_of(page: ChatPage, service: str) -> str:
