@@ -85,7 +85,8 @@ def content_security_policy(config: WebConfig) -> str:
     return "; ".join(
         [
             "default-src 'self'",
-            # Pyodide compiles WebAssembly and PyScript evaluates its bootstrap code.
+            # Pyodide compiles WebAssembly and evaluates code: without 'unsafe-eval' the page
+            # never finishes loading (tried).
             "script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'",
             "style-src 'self' 'unsafe-inline'",
             "img-src 'self' data:",
