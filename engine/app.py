@@ -23,6 +23,7 @@ def load_engine(config: ServiceConfig) -> Engine:
         context_size=config.context_size,
         threads=config.threads,
         slots=config.slots,
+        park_bytes=config.park_bytes,
         fallback_chat_template=config.fallback_chat_template,
     )
 

@@ -8,7 +8,9 @@ cache *slot* (sequence) per chat, so that
   between (each slot keeps its chat's prefix; no state copies), and
 - chats that run at the same time share every decode step (continuous batching): one
   batch carries one new token per generating chat plus a chunk of any prompt that is
-  being read.
+  being read, and
+- a slot handed to another chat first has its KV cache parked in RAM, restored when
+  its chat comes back (more chats than slots still avoid re-reading their history).
 
 Only the scheduler's worker thread calls :meth:`start`, :meth:`step` and :meth:`stop`.
 :meth:`prepare` (formatting and tokenizing) only reads the vocabulary and is safe from
@@ -22,6 +24,7 @@ import ctypes
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -96,6 +99,18 @@ def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -
     return min(params.max_tokens, room)
 
 
+SIMILAR = 0.5
+"""A slot (or parked state) belongs to a chat when this share of its tokens opens the
+chat's prompt: the rule of llama.cpp's server (slot prompt similarity)."""
+MIN_PARK_TOKENS = 64
+"""Shorter chats are cheaper to read again than to park."""
+
+
+def share(held: Sequence[int], prompt: Sequence[int]) -> float:
+    """Which share of the ``held`` tokens open ``prompt``."""
+    return common_prefix(held, prompt) / len(held) if held else 0.0
+
+
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
@@ -137,6 +152,7 @@ class LlamaEngine:
         slots: int = 4,
         batch_size: int = 256,
         fallback_chat_template: str | None = None,
+        park_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         import llama_cpp
         from llama_cpp import _internals as internals
@@ -166,6 +182,9 @@ class LlamaEngine:
         self._batch = internals.LlamaBatch(n_tokens=batch_size, embd=0, n_seq_max=1, verbose=False)
         self._vocab = self._model.vocab
         self._slots = [Slot(seq=i) for i in range(slots)]
+        # KV caches of chats whose slot went to another chat, keyed by their tokens.
+        self._parked: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._park_bytes = park_bytes
         self._internals = internals
 
         metadata = self._model.metadata()
@@ -198,6 +217,11 @@ class LlamaEngine:
         if not free:
             raise RuntimeError("no free slot")
         slot = self._choose(free, prompt)
+        if share(slot.tokens, prompt.tokens) < SIMILAR:
+            # The slot goes to another chat: keep what it holds, and bring this chat back
+            # if it was parked earlier.
+            self._park(slot)
+            self._unpark(slot, prompt)
         # Keep at least the last prompt token to evaluate: its logits give the first answer token.
         reuse = min(common_prefix(slot.tokens, prompt.tokens), prompt.n_tokens - 1)
         self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)
@@ -219,13 +243,39 @@ class LlamaEngine:
         while a colder one is free (the rule of llama.cpp's server, similarity >= 0.5).
         """
 
-        def share(slot: Slot) -> float:
-            return common_prefix(slot.tokens, prompt.tokens) / len(slot.tokens) if slot.tokens else 0.0
-
-        best = max(free, key=lambda s: (share(s), len(s.tokens)))
-        if share(best) >= 0.5:
+        best = max(free, key=lambda s: (share(s.tokens, prompt.tokens), len(s.tokens)))
+        if share(best.tokens, prompt.tokens) >= SIMILAR:
             return best
         return min(free, key=lambda s: (bool(s.tokens), s.last_used))
+
+    def _park(self, slot: Slot) -> None:
+        """Copy a slot's KV cache to RAM (most recent last), within the parking budget."""
+        if len(slot.tokens) < MIN_PARK_TOKENS or self._park_bytes <= 0:
+            return
+        llama_cpp = self._llama_cpp
+        size = llama_cpp.llama_state_seq_get_size(self._ctx.ctx, slot.seq)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(self._ctx.ctx, buffer, size, slot.seq)
+        if written <= 0:
+            return
+        self._parked[tuple(slot.tokens)] = bytes(buffer)[:written]
+        while sum(len(state) for state in self._parked.values()) > self._park_bytes:
+            self._parked.popitem(last=False)
+
+    def _unpark(self, slot: Slot, prompt: Prompt) -> None:
+        """Restore the parked chat that this prompt continues, if there is one, into ``slot``."""
+        candidates = [k for k in self._parked if share(k, prompt.tokens) >= SIMILAR]
+        if not candidates:
+            return
+        tokens = max(candidates, key=lambda k: common_prefix(k, prompt.tokens))
+        state = self._parked.pop(tokens)
+        self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
+        source = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        if self._llama_cpp.llama_state_seq_set_data(self._ctx.ctx, source, len(state), slot.seq) == len(state):
+            slot.tokens = list(tokens)
+        else:  # not restorable: start the slot empty
+            self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
+            slot.tokens = []
 
     def stop(self, key: Hashable) -> None:
         for slot in self._slots:

@@ -59,6 +59,8 @@ class ServiceConfig:
     """Requests that may wait for the model; one more gets 503."""
     slots: int = 4
     """Chats generating at once (batched), each with its own KV cache of context_size tokens."""
+    park_bytes: int = 256 * 1024 * 1024
+    """RAM for the KV caches of chats whose slot went to another chat (0: none kept)."""
     limits: Limits = Limits()
     """Bounds on messages, their length and max_tokens."""
     max_body_bytes: int = 1024 * 1024
@@ -132,6 +134,12 @@ def config_from_args(
         help="chats generating at once, each keeping its own KV cache (default 4)",
     )
     parser.add_argument(
+        "--park-mb",
+        type=int,
+        default=int(_env(environ, prefix, "PARK_MB") or 256),
+        help="RAM (MB) for the KV caches of chats beyond --parallel, restored when they return",
+    )
+    parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
     )
     parser.add_argument(
@@ -149,6 +157,8 @@ def config_from_args(
         parser.error("--max-queue must not be negative")
     if not 1 <= args.parallel <= 64:
         parser.error("--parallel must be between 1 and 64")
+    if args.park_mb < 0:
+        parser.error("--park-mb must not be negative")
 
     model_path = (
         Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
@@ -175,6 +185,7 @@ def config_from_args(
         context_size=args.ctx,
         max_queue=max_queue,
         slots=args.parallel,
+        park_bytes=args.park_mb * 1024 * 1024,
         allowed_origins=origins,
         allowed_hosts=hosts,
         http_threads=max_queue + args.parallel + 20,

@@ -276,3 +276,21 @@ def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
         assert {body["session_id"], crash["session_id"]} <= {s["id"] for s in sessions}
     finally:
         second.stop()
+
+
+def test_a_chat_whose_slot_was_taken_comes_back_from_ram(tmp_path: Path):
+    """With one slot, another chat evicts the first; its KV cache is parked, then restored."""
+    one_slot = service_process("backend_qwen", tmp_path / "h.sqlite3", tmp_path / "one.log", "--parallel", "1").start()
+    try:
+        a = chat_body("Tell me three facts about owls.", max_tokens=40)
+        a_chunks, _ = chat(one_slot, a)
+        chat(one_slot, chat_body("Tell me three facts about whales.", max_tokens=40))  # takes the only slot
+        history = a["messages"] + [{"role": "assistant", "content": text_of(a_chunks)}]
+        again = chat_body("And one more?", session_id=a["session_id"], history=history, max_tokens=16)
+        chunks, done = chat(one_slot, again)
+        assert done and text_of(chunks)
+        first = a_chunks[-1]["usage"]
+        reused = chunks[-1]["ruschat"]["timings"]["cached_prompt_tokens"]
+        assert reused >= first["prompt_tokens"] + first["completion_tokens"] - 3
+    finally:
+        one_slot.stop()

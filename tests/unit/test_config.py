@@ -32,6 +32,8 @@ def test_defaults_bind_loopback_and_fall_back_to_the_bundled_model(models: Path)
     assert "localhost" in config.allowed_hosts and "127.0.0.1" in config.allowed_hosts
     assert config.slots == 4
     assert config_from_args(QWEN, ["--parallel", "1"], env(models)).slots == 1
+    assert config.park_bytes == 256 * 1024 * 1024
+    assert config_from_args(QWEN, ["--park-mb", "0"], env(models)).park_bytes == 0
 
 
 def test_named_model_wins_when_present(models: Path):
@@ -72,7 +74,9 @@ def test_missing_model_says_how_to_get_one(tmp_path: Path):
         config_from_args(QWEN, [], env(tmp_path / "nowhere"))
 
 
-@pytest.mark.parametrize("argv", [["--port", "70000"], ["--port", "abc"], ["--ctx", "10"], ["--parallel", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--port", "70000"], ["--port", "abc"], ["--ctx", "10"], ["--parallel", "0"], ["--park-mb", "-5"]]
+)
 def test_bad_options_exit_with_usage_error(models: Path, argv: list[str]):
     with pytest.raises(SystemExit) as caught:
         config_from_args(QWEN, argv, env(models))
