@@ -93,11 +93,11 @@ class RunAll:
                 return pid
         raise AssertionError(f"no {module} process under run_all")
 
-    def interrupt(self) -> set[int]:
-        """Ctrl-C, as a user would; returns the processes it had started."""
+    def interrupt(self, signum: int = signal.SIGINT) -> set[int]:
+        """Ctrl-C (or another signal), as a user would; returns the processes it had started."""
         assert self.proc is not None
         started = descendants(self.proc.pid)
-        self.proc.send_signal(signal.SIGINT)
+        self.proc.send_signal(signum)
         assert self.proc.wait(60) == 0, self.output()
         return started
 
@@ -170,3 +170,10 @@ def test_killed_service_is_restarted_and_nothing_is_lost(driver, run_all: RunAll
     assert after == before
     page.type("What number?")
     assert page.wait_answer(2).get_attribute("data-finish") in ("stop", "length")
+
+
+def test_sigterm_stops_everything_too(run_all: RunAll):
+    started = run_all.interrupt(signal.SIGTERM)
+    assert len(started) >= 6
+    wait_until(lambda: not any(alive(pid) for pid in started), 20, "every started process to exit")
+    assert "received SIGTERM, stopping" in run_all.output()
