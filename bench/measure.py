@@ -6,7 +6,6 @@ runs made in the same process tree, alternating, so that machine noise hits both
 
 from __future__ import annotations
 
-import json
 import statistics
 import threading
 import time
@@ -18,7 +17,7 @@ from typing import Any
 
 import requests
 
-from shared.sse import SSEDecoder
+from tests.support import content_of, iter_chunks
 
 LONG_PROMPT = "Write a long, detailed essay about the history of the printing press, with many sections."
 TURNS = [
@@ -90,19 +89,14 @@ def chat(
         if response.status_code != 200:
             result.ended = time.perf_counter()
             return result
-        decoder = SSEDecoder()
-        for piece in response.iter_content(chunk_size=None, decode_unicode=True):
-            now = time.perf_counter()
-            for event in decoder.feed(piece):
-                if event.event != "message" or event.data == "[DONE]":
-                    continue
-                chunk = json.loads(event.data)
-                content = chunk["choices"][0]["delta"].get("content") if chunk.get("choices") else None
-                if content:
-                    result.chunk_times.append(now)
-                    result.text += content
-                if "usage" in chunk:
-                    result.final = chunk
+        for arrived, chunk in iter_chunks(response):
+            if chunk is None:
+                continue
+            if content := content_of(chunk):
+                result.chunk_times.append(arrived)
+                result.text += content
+            if "usage" in chunk:
+                result.final = chunk
             if stop_after is not None and len(result.chunk_times) >= stop_after:
                 break
     result.ended = time.perf_counter()

@@ -172,7 +172,6 @@ def config_from_args(
         dict.fromkeys(LOCAL_HOSTS + ((args.host,) if args.host not in ("0.0.0.0", "::") else ()) + extra_hosts)
     )
     kwargs = {"threads": args.threads} if args.threads else {}
-    max_queue = args.max_queue
     return ServiceConfig(
         service=profile.name,
         label=profile.label,
@@ -183,11 +182,11 @@ def config_from_args(
         port=args.port,
         fallback_chat_template=profile.fallback_chat_template,
         context_size=args.ctx,
-        max_queue=max_queue,
+        max_queue=args.max_queue,
         slots=args.parallel,
         park_bytes=args.park_mb * 1024 * 1024,
         allowed_origins=origins,
         allowed_hosts=hosts,
-        http_threads=max_queue + args.parallel + 20,
+        http_threads=args.max_queue + args.parallel + 20,
         **kwargs,
     )

@@ -73,7 +73,3 @@ class FakeEngine:
 
     def stop(self, key: Hashable) -> None:
         self._chats.pop(key, None)
-
-    @property
-    def active(self) -> int:
-        return len(self._chats)

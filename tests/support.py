@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,19 +120,31 @@ def chat_body(
     return {"session_id": session_id or str(uuid.uuid4()), "messages": messages, "temperature": 0, **extra}
 
 
-def read_stream(response: requests.Response) -> tuple[list[dict[str, Any]], bool]:
-    """The chunks (unnamed events) of a streamed chat response, and whether [DONE] came."""
-    decoder, chunks, done = SSEDecoder(), [], False
+def iter_chunks(response: requests.Response) -> Iterator[tuple[float, dict[str, Any] | None]]:
+    """Each chunk (unnamed event) of a streamed chat as it arrives, with its arrival time
+    (``time.perf_counter``); ``None`` stands for ``[DONE]``."""
+    decoder = SSEDecoder()
     for piece in response.iter_content(chunk_size=None, decode_unicode=True):
+        now = time.perf_counter()
         for event in decoder.feed(piece):
-            if event.event != "message":
-                continue
-            if event.data == "[DONE]":
-                done = True
-            else:
-                chunks.append(json.loads(event.data))
+            if event.event == "message":
+                yield now, None if event.data == "[DONE]" else json.loads(event.data)
+
+
+def read_stream(response: requests.Response) -> tuple[list[dict[str, Any]], bool]:
+    """The chunks of a streamed chat response, and whether [DONE] came."""
+    chunks, done = [], False
+    for _, chunk in iter_chunks(response):
+        if chunk is None:
+            done = True
+        else:
+            chunks.append(chunk)
     return chunks, done
 
 
+def content_of(chunk: dict[str, Any]) -> str:
+    return (chunk["choices"][0]["delta"].get("content") or "") if chunk.get("choices") else ""
+
+
 def text_of(chunks: list[dict[str, Any]]) -> str:
-    return "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c.get("choices"))
+    return "".join(content_of(c) for c in chunks)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import ChatPage, Stack, start_stack
+from tests.browser.conftest import ChatPage, Stack, running_stack
 from tests.support import service_process
 
 pytestmark = pytest.mark.browser
@@ -14,11 +14,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    stack = start_stack(tmp_path_factory.mktemp("down"))
-    try:
+    with running_stack(tmp_path_factory.mktemp("down")) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def status_of(page: ChatPage, service: str) -> str:

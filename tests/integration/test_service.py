@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,16 @@ import requests
 import websocket
 from openai import OpenAI
 
-from shared.sse import SSEDecoder
-from tests.support import Process, chat_body, read_stream, service_process, text_of, wait_until
+from tests.support import (
+    Process,
+    chat_body,
+    content_of,
+    iter_chunks,
+    read_stream,
+    service_process,
+    text_of,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -118,13 +124,11 @@ def timed_chat(service: Process, body: dict[str, Any]) -> tuple[list[dict[str, A
     chunks, times = [], []
     with requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120) as response:
         assert response.status_code == 200
-        decoder = SSEDecoder()
-        for piece in response.iter_content(chunk_size=None, decode_unicode=True):
-            for event in decoder.feed(piece):
-                if event.event == "message" and event.data != "[DONE]":
-                    chunks.append(json.loads(event.data))
-                    if chunks[-1]["choices"] and chunks[-1]["choices"][0]["delta"].get("content"):
-                        times.append(time.monotonic())
+        for arrived, chunk in iter_chunks(response):
+            if chunk is not None:
+                chunks.append(chunk)
+                if content_of(chunk):
+                    times.append(arrived)
     return chunks, times
 
 

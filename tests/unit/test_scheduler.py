@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from engine.inference import Prompt
@@ -23,13 +26,20 @@ def job() -> Job:
     return Job(prompt=Prompt(tokens=(1, 2, 3)), params=GenerationParams(max_tokens=50))
 
 
-@pytest.fixture
-def scheduler():
-    engine = FakeEngine(pieces=["a", "b", "c"], delay=0.02)
-    scheduler = Scheduler(engine, max_queue=2)
+@contextmanager
+def running(engine: FakeEngine, max_queue: int = 2) -> Iterator[Scheduler]:
+    scheduler = Scheduler(engine, max_queue=max_queue)
     scheduler.start()
-    yield scheduler
-    scheduler.stop()
+    try:
+        yield scheduler
+    finally:
+        scheduler.stop()
+
+
+@pytest.fixture
+def scheduler() -> Iterator[Scheduler]:
+    with running(FakeEngine(pieces=["a", "b", "c"], delay=0.02)) as scheduler:
+        yield scheduler
 
 
 def test_jobs_run_in_order_and_report_usage(scheduler: Scheduler):
@@ -78,9 +88,7 @@ def test_on_accept_failure_leaves_nothing_queued(scheduler: Scheduler):
 
 def test_chats_share_the_slots_and_the_rest_wait_in_order():
     engine = FakeEngine(pieces=["a", "b", "c", "d"], delay=0.02, slots=2)
-    scheduler = Scheduler(engine, max_queue=2)
-    scheduler.start()
-    try:
+    with running(engine) as scheduler:
         first, second, third = job(), job(), job()
         for j in (first, second, third):
             scheduler.submit(j)
@@ -89,15 +97,10 @@ def test_chats_share_the_slots_and_the_rest_wait_in_order():
         assert engine.started[:2] == [first, second]
         assert run_to_end(second)[1].timings.queue_ms < run_to_end(third)[1].timings.queue_ms
         assert engine.started == [first, second, third]
-    finally:
-        scheduler.stop()
 
 
 def test_stopping_one_chat_leaves_the_others_running():
-    engine = FakeEngine(pieces=[str(i) for i in range(200)], delay=0.01, slots=2)
-    scheduler = Scheduler(engine, max_queue=2)
-    scheduler.start()
-    try:
+    with running(FakeEngine(pieces=[str(i) for i in range(200)], delay=0.01, slots=2)) as scheduler:
         stopped, kept, waiting = job(), job(), job()
         for j in (stopped, kept, waiting):
             scheduler.submit(j)
@@ -108,5 +111,3 @@ def test_stopping_one_chat_leaves_the_others_running():
         # Its slot goes to the waiting chat while the other keeps going.
         assert run_to_end(waiting)[1].finish_reason == "length"  # budget 50 < 200 pieces
         assert run_to_end(kept)[1].finish_reason == "length"
-    finally:
-        scheduler.stop()
