@@ -188,7 +188,7 @@ class ChatPage:
                         return lengths
             except StaleElementReferenceException:
                 pass
-            time.sleep(0.03)
+            time.sleep(0.1)  # each look costs the browser CPU the model needs
         raise AssertionError(f"answer {count} did not finish in {timeout} s (lengths {lengths})")
 
     def messages(self) -> list[tuple[str, str]]:

@@ -63,6 +63,7 @@ class Generation:
     element: Any
     text: str = ""
     last_render: float = 0.0
+    render_gap: float = RENDER_EVERY_MS
 
 
 CONFIG = json.loads(document.getElementById("ruschat-config").textContent)
@@ -411,9 +412,12 @@ def on_stream_event(event: Any) -> None:
     if delta.content:
         current.text += delta.content
         now = js.performance.now()
-        if now - current.last_render >= RENDER_EVERY_MS:
+        if now - current.last_render >= current.render_gap:
             show_answer(current)
             current.last_render = now
+            # Each render redoes the whole answer, so a long answer costs more each time:
+            # keep rendering under a fifth of the time, leaving the CPU to the model.
+            current.render_gap = max(RENDER_EVERY_MS, 4 * (js.performance.now() - now))
     if delta.timings and delta.timings.tokens_per_second:
         set_activity(f"{current.service.label}: {delta.timings.tokens_per_second:g} tok/s")
     if delta.finish_reason:
