@@ -66,6 +66,23 @@ def start(folder: Path, name: str, model: Path, threads: int, ctx: int, *extra: 
     ).start()
 
 
+def run_contention(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Two services sharing the CPU budget, and two that do not (as before it existed)."""
+    cpu_dir = str(folder / "cpu")
+    services = [
+        start(folder, f"contention-{name}", args.model, args.threads, args.ctx, "--cpu-dir", where)
+        for name, where in (("shared-a", cpu_dir), ("shared-b", cpu_dir), ("unshared-a", "off"), ("unshared-b", "off"))
+    ]
+    try:
+        urls = [s.url for s in services]
+        return measure.contention(
+            urls[:2], urls[2:], runs=2 if args.quick else 3, tokens=args.tokens, before_tokens=0 if args.quick else 16
+        )
+    finally:
+        for service in services:
+            service.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / BUNDLED.filename)
@@ -75,11 +92,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=256, help="tokens per overhead run")
     parser.add_argument("--quick", action="store_true", help="fewer runs and samples (a smoke test)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--only", choices=["contention"], help="run one section, print its results, write nothing")
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.tokens = 2, 64
     if not args.model.is_file():
         sys.exit(f"error: {args.model} not found: run python3 scripts/setup.py first")
+    if args.only == "contention":
+        with tempfile.TemporaryDirectory(prefix="ruschat-bench-") as tmp:
+            print(json.dumps(run_contention(Path(tmp), args), indent=2))
+        return 0
 
     results: dict[str, Any] = {
         "machine": machine(),
@@ -93,29 +115,31 @@ def main(argv: list[str] | None = None) -> int:
         max_queue = 4
         service = start(folder, "main", args.model, args.threads, args.ctx, "--max-queue", str(max_queue))
         try:
-            print("1/6 streaming overhead", flush=True)
+            print("1/7 streaming overhead", flush=True)
             results["overhead"] = measure.streaming_overhead(
                 service.url, args.model, args.threads, args.ctx, args.runs, args.tokens
             )
-            print("2/6 time to first token across turns (a KV slot per chat)", flush=True)
+            print("2/7 time to first token across turns (a KV slot per chat)", flush=True)
             results["ttft_cache"] = measure.ttft_across_turns(service.url)
-            print("3/6 concurrency", flush=True)
+            print("3/7 concurrency", flush=True)
             results["concurrency"] = measure.concurrency(service.url)
-            print("4/6 responsiveness", flush=True)
+            print("4/7 responsiveness", flush=True)
             results["responsiveness"] = measure.responsiveness(service.url, samples=50 if args.quick else 200)
-            print("5/6 stop latency", flush=True)
+            print("5/7 stop latency", flush=True)
             results["stop"] = measure.stop_latency(service.url, runs=2 if args.quick else 5)
-            print("6/6 memory", flush=True)
+            print("6/7 memory", flush=True)
             results["memory"] = measure.memory(service.worker_pid(), args.model)
         finally:
             service.stop()
-        print("2b/6 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
+        print("2b/7 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
         plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--parallel", "1", "--park-mb", "0")
         try:
             results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
             results["memory_nocache"] = measure.memory(plain.worker_pid(), args.model)
         finally:
             plain.stop()
+        print("7/7 contention: two services, and a foreign CPU-bound process", flush=True)
+        results["contention"] = run_contention(folder, args)
     results["seconds"] = round(time.monotonic() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)

@@ -7,16 +7,21 @@ runs made in the same process tree, alternating, so that machine noise hits both
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from engine.cpu import RECOVERY_SAMPLES, SAMPLE_SECONDS
 from tests.support import content_of, iter_chunks
 
 LONG_PROMPT = "Write a long, detailed essay about the history of the printing press, with many sections."
@@ -103,6 +108,11 @@ def chat(
     return result
 
 
+def settle() -> None:
+    """Wait until the services' CPU meters no longer count the load we made a moment ago."""
+    time.sleep(SAMPLE_SECONDS * (RECOVERY_SAMPLES + 2))
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -130,6 +140,7 @@ def streaming_overhead(url: str, model: Path, threads: int, ctx: int, runs: int,
     direct, served = [], []
     for _ in range(runs):  # alternate, so that noise hits both sides alike
         direct.append(in_process())
+        settle()  # to the service's CPU meter, the in-process run was foreign load
         served.append(chat(url, [{"role": "user", "content": LONG_PROMPT}], max_tokens=tokens).decode_rate)
     ratio = statistics.median(served) / statistics.median(direct)
     return {
@@ -268,3 +279,110 @@ def memory(worker_pid: int, model: Path) -> dict[str, Any]:
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
     size = model.stat().st_size
     return {"rss_mb": rss_kb / 1024, "gguf_mb": size / 1024 / 1024, "rss_over_gguf": rss_kb * 1024 / size}
+
+
+@contextmanager
+def foreign_load() -> Iterator[subprocess.Popen[bytes]]:
+    """One CPU-bound process that is not ours (a build, a busy browser tab)."""
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(1.0)  # let the services' load meters see it
+        yield busy
+    finally:
+        busy.kill()
+        busy.wait()
+
+
+class ThreadWatch:
+    """Polls /api/info of some services while they work: the threads each reports."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self.urls = urls
+        self.seen: list[tuple[str, int, str]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        with requests.Session() as session:
+            while not self._done.wait(0.1):
+                for url in self.urls:
+                    info = session.get(url + "/api/info", timeout=10).json()
+                    if info["state"] == "busy":
+                        self.seen.append((url, info["threads"], info["threads_reason"]))
+
+    def __enter__(self) -> ThreadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def threads_summary(seen: list[tuple[str, int, str]]) -> dict[str, int]:
+    """How often each thread count and reason was seen, e.g. ``{"1 sharing": 40}``."""
+    counts: dict[str, int] = {}
+    for _, threads, reason in seen:
+        counts[f"{threads} {reason}"] = counts.get(f"{threads} {reason}", 0) + 1
+    return counts
+
+
+def aggregate_rate(streams: list[Stream]) -> float:
+    """Tokens per second of several streams together, from the first token of any to the last."""
+    first = min(s.chunk_times[0] for s in streams)
+    last = max(s.chunk_times[-1] for s in streams)
+    return sum(len(s.chunk_times) for s in streams) / (last - first)
+
+
+def at_once(urls: list[str], max_tokens: int) -> list[Stream]:
+    question = [{"role": "user", "content": LONG_PROMPT}]
+    with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+        return list(pool.map(lambda url: chat(url, question, max_tokens=max_tokens), urls))
+
+
+def contention(shared: list[str], unshared: list[str], runs: int, tokens: int, before_tokens: int) -> dict[str, Any]:
+    """Two services of one machine, and a foreign CPU-bound process, with and without the budget.
+
+    ``shared`` are two services that share the CPU budget, ``unshared`` two that do not
+    (``--cpu-dir off``: every service runs all its threads, as before the budget).
+    Ratios compare with "alone" measured in the same run, alternating.
+    """
+    question = [{"role": "user", "content": LONG_PROMPT}]
+    alone, today_alone, both, foreign = [], [], [], []
+    seen_both: list[tuple[str, int, str]] = []
+    seen_foreign: list[tuple[str, int, str]] = []
+    for _ in range(runs):
+        today_alone.append(chat(unshared[0], question, max_tokens=tokens).decode_rate)
+        settle()  # a service that does not share is foreign load to those that do
+        alone.append(chat(shared[0], question, max_tokens=tokens).decode_rate)
+        with ThreadWatch(shared) as watching:
+            both.append(aggregate_rate(at_once(shared, tokens)))
+        seen_both += watching.seen
+        with foreign_load(), ThreadWatch(shared[:1]) as watching:
+            foreign.append(chat(shared[0], question, max_tokens=tokens).decode_rate)
+        seen_foreign += watching.seen
+        settle()
+    result: dict[str, Any] = {
+        "tokens": tokens,
+        "alone_tps": alone,
+        "today_alone_tps": today_alone,
+        "both_aggregate_tps": both,
+        "foreign_tps": foreign,
+        "median_alone_tps": statistics.median(alone),
+        "alone_over_today": statistics.median(alone) / statistics.median(today_alone),
+        "both_over_alone": statistics.median(both) / statistics.median(alone),
+        "foreign_over_alone": statistics.median(foreign) / statistics.median(alone),
+        "threads_seen_both": threads_summary(seen_both),
+        "threads_seen_foreign": threads_summary(seen_foreign),
+        "targets": {"alone_over_today": 0.95, "both_over_alone": 1.0, "foreign_over_alone": 0.45},
+    }
+    if before_tokens:
+        # The same situations without the budget, short answers: they crawl.
+        result["before_tokens"] = before_tokens
+        result["before_both_over_alone"] = aggregate_rate(at_once(unshared, before_tokens)) / statistics.median(
+            today_alone
+        )
+        with foreign_load():
+            slow = chat(unshared[0], question, max_tokens=before_tokens).decode_rate
+        result["before_foreign_over_alone"] = slow / statistics.median(today_alone)
+    return result

@@ -8,6 +8,7 @@ from flask import Flask
 
 from engine import api, errors, openai_api, security, status
 from engine.context import Service, attach
+from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
@@ -28,13 +29,24 @@ def load_engine(config: ServiceConfig) -> Engine:
     )
 
 
+def cpu_budget(config: ServiceConfig) -> Budget:
+    """The machine-wide budget shared with the other services, or a fixed one (``--cpu-dir off``)."""
+    if config.cpu_dir is None:
+        return FixedBudget(config.threads)
+    try:
+        return CpuBudget(config.cpu_dir, config.threads)
+    except OSError as error:  # e.g. a directory owned by someone else: serve, unshared
+        log.warning("cannot share the CPU through %s (%s): using %d threads", config.cpu_dir, error, config.threads)
+        return FixedBudget(config.threads)
+
+
 def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     """Build the service. Tests pass a scripted ``engine``; production loads the GGUF."""
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
     engine = engine or load_engine(config)
-    scheduler = Scheduler(engine, config.max_queue)
+    scheduler = Scheduler(engine, config.max_queue, cpu_budget(config))
     scheduler.start()
     attach(app, Service(config=config, engine=engine, store=store, scheduler=scheduler))
     errors.register_error_handlers(app)

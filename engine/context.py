@@ -43,6 +43,9 @@ class Service:
             tokens_per_second=status.tokens_per_second,
             version=VERSION,
             slots=self.engine.slots,
+            threads=status.threads.threads,
+            max_threads=self.scheduler.budget.max_threads,
+            threads_reason=status.threads.reason,
         )
 
 

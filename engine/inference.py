@@ -90,6 +90,9 @@ class Engine(Protocol):
     def stop(self, key: Hashable) -> None:
         """Stop generating for ``key`` now and free its slot (its evaluated tokens stay cached)."""
 
+    def set_threads(self, threads: int) -> None:
+        """CPU threads for the following steps."""
+
 
 def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -> int:
     """Tokens the answer may use: what was asked, capped by the context left."""
@@ -276,6 +279,9 @@ class LlamaEngine:
         else:  # not restorable: start the slot empty
             self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
             slot.tokens = []
+
+    def set_threads(self, threads: int) -> None:
+        self._llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)
 
     def stop(self, key: Hashable) -> None:
         for slot in self._slots:

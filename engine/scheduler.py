@@ -4,7 +4,8 @@ Request threads submit :class:`Job` objects and read their events; only the work
 touches the engine. Jobs take the engine's slots in arrival order; while every slot is
 busy they wait in the queue, and past its bound they are refused. Between two decode
 steps the worker admits waiting jobs and drops cancelled ones, so a stop frees the model
-within one step.
+within one step. Before each step the worker asks the CPU budget (:mod:`engine.cpu`) how
+many threads the engine may use, and gives the cores back when it has nothing to do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+from engine.cpu import Budget, FixedBudget, Grant
 from engine.inference import Engine, Prompt, PromptTooLong
 from shared.schemas import GenerationParams, Timings, Usage
 
@@ -107,12 +109,17 @@ class Status:
     queue_depth: int
     tokens_per_second: float
     version: int
+    threads: Grant
+    """Threads in use now and why not more."""
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, max_queue: int) -> None:
+    def __init__(self, engine: Engine, max_queue: int, budget: Budget | None = None) -> None:
         self.engine = engine
         self.max_queue = max_queue
+        self.budget = budget or FixedBudget(1)
+        self._threads = -1
+        self._grant = self.budget.current
         self._waiting: deque[Job] = deque()
         self._running: dict[Job, _Running] = {}
         self._cond = threading.Condition()
@@ -172,6 +179,7 @@ class Scheduler:
             queue_depth=len(self._waiting),
             tokens_per_second=round(self._tokens_per_second, 1),
             version=self._version,
+            threads=self._grant,
         )
 
     def _changed(self) -> None:
@@ -187,11 +195,25 @@ class Scheduler:
                 self._admit()
             self._drop_cancelled()
             if self._running:
+                self._use(self.budget.acquire())
                 self._step()
+            if not self._running:
+                self._use(self.budget.release())
         for job in list(self._running):
             self._end(job, "cancelled")
         for job in self._waiting:
             self._finish(job, Finished("", "cancelled", Usage(), Timings()))
+        self.budget.close()
+
+    def _use(self, grant: Grant) -> None:
+        """Run the engine's next steps on the granted threads; tell watchers of a change."""
+        if grant.threads and grant.threads != self._threads:
+            self.engine.set_threads(grant.threads)
+            self._threads = grant.threads
+        if grant != self._grant:
+            self._grant = grant
+            with self._cond:
+                self._changed()
 
     def _admit(self) -> None:
         """Move waiting jobs into free slots, in arrival order (called with the lock held)."""

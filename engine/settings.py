@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.cpu import default_directory, usable_cores
 from engine.model_files import ModelFile
 from shared.schemas import Limits
 
@@ -53,8 +54,11 @@ class ServiceConfig:
     """Chat template used when the GGUF has none."""
     context_size: int = 4096
     """Tokens of context per conversation (llama.cpp ``n_ctx``)."""
-    threads: int = field(default_factory=lambda: os.cpu_count() or 2)
-    """CPU threads for inference."""
+    threads: int = field(default_factory=usable_cores)
+    """Most CPU threads for inference; fewer while other services or programs need cores."""
+    cpu_dir: Path | None = None
+    """Where the services of this machine agree on sharing the cores (engine.cpu); None:
+    this service shares with nobody and always runs ``threads`` threads."""
     max_queue: int = 8
     """Requests that may wait for the model; one more gets 503."""
     slots: int = 4
@@ -124,7 +128,14 @@ def config_from_args(
         "--threads",
         type=int,
         default=int(_env(environ, prefix, "THREADS") or 0) or None,
-        help="CPU threads for inference (default: all cores)",
+        help="most CPU threads for inference (default: all cores); fewer while other "
+        "RusChat services generate or other programs keep cores busy",
+    )
+    parser.add_argument(
+        "--cpu-dir",
+        default=_env(environ, prefix, "CPU_DIR") or environ.get("RUSCHAT_CPU_DIR") or str(default_directory()),
+        help="folder where this machine's RusChat services share the cores; 'off' never to share "
+        "(default: a private folder per user, the same for every service)",
     )
     parser.add_argument("--max-queue", type=int, default=int(_env(environ, prefix, "MAX_QUEUE") or 8))
     parser.add_argument(
@@ -188,5 +199,6 @@ def config_from_args(
         allowed_origins=origins,
         allowed_hosts=hosts,
         http_threads=args.max_queue + args.parallel + 20,
+        cpu_dir=None if args.cpu_dir == "off" else Path(args.cpu_dir).expanduser(),
         **kwargs,
     )

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
 FINISH_REASONS = ("stop", "length", "cancelled", "error")
 SERVICE_STATES = ("idle", "busy")
+THREAD_REASONS = ("idle", "alone", "sharing", "foreign_load")
+"""Why a service runs the threads it runs: nothing to do; the whole budget; sharing the
+cores with another RusChat service; leaving cores to other programs."""
 
 
 class SchemaError(ValueError):
@@ -90,6 +93,15 @@ def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -
         raise SchemaError(f"'{key}' must be an integer", field=key)
     if not low <= value <= high:
         raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
+    return value
+
+
+def _choice(data: Mapping[str, Any], key: str, default: str, choices: Sequence[str]) -> str:
+    value = _str(data, key, optional=True)
+    if value is None:
+        return default
+    if value not in choices:
+        raise SchemaError(f"'{key}' must be one of {', '.join(choices)}", field=key)
     return value
 
 
@@ -508,6 +520,12 @@ class ServiceInfo:
     version: str = ""
     slots: int = 1
     """Chats the service generates at once."""
+    threads: int = 0
+    """CPU threads generating now (0 while idle)."""
+    max_threads: int = 0
+    """The most it will use (``--threads``)."""
+    threads_reason: str = "idle"
+    """One of THREAD_REASONS."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -530,6 +548,9 @@ class ServiceInfo:
             tokens_per_second=_number(data, "tokens_per_second", 0.0, 0.0, math.inf),
             version=_str(data, "version", optional=True) or "",
             slots=_int(data, "slots", 1, 1, 10**4),
+            threads=_int(data, "threads", 0, 0, 10**4),
+            max_threads=_int(data, "max_threads", 0, 0, 10**4),
+            threads_reason=_choice(data, "threads_reason", "idle", THREAD_REASONS),
         )
 
 

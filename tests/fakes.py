@@ -36,6 +36,8 @@ class FakeEngine:
         self.prompts: list[list[dict[str, str]]] = []
         self.started: list[Hashable] = []
         self.fail_with: Exception | None = None
+        self.threads: list[int] = []
+        """Every thread count the scheduler set, in order."""
         self._chats: dict[Hashable, _Chat] = {}
 
     def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
@@ -73,3 +75,6 @@ class FakeEngine:
 
     def stop(self, key: Hashable) -> None:
         self._chats.pop(key, None)
+
+    def set_threads(self, threads: int) -> None:
+        self.threads.append(threads)

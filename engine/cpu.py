@@ -1,0 +1,400 @@
+"""A CPU budget that every RusChat service on the machine honours. Knows no HTTP, no model.
+
+llama.cpp's CPU threads wait for each other at a barrier after every operation, spinning.
+When another process holds one of the cores, every decode step waits on a thread that is
+not running, and speed collapses (two services with 2 threads each on 2 cores: 0.3
+tokens/s each instead of 60). So before each decode step a service asks its
+:class:`CpuBudget` how many threads it may use now:
+
+- **Cores taken by other services.** A service that generates holds a *seat* (an
+  exclusive ``flock`` on one of a few seat files) and one *core* file per thread it runs.
+  Each active service gets an equal share of the cores; a service above its share gives
+  cores back before its next step, and a newcomer waits (a few milliseconds, one step of
+  the others) for a core to come free. The kernel drops a process's ``flock`` locks when
+  it dies, so a crashed or killed service gives its share back at once.
+- **Cores busy with foreign work.** :class:`LoadMeter` compares the CPU time the
+  machine spent (``/proc/stat``) with the CPU time of RusChat's own services
+  (``/proc/<pid>/stat``, services found through their *member* files); the rest is
+  foreign, and a core that is busy with foreign work is left to it. Thread counts drop at
+  the first sample that shows foreign load and come back when it has been gone for about
+  a second.
+
+Checking costs a handful of non-blocking ``flock`` calls (microseconds) per step; the
+meter samples from its own thread, four times a second while generating.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import stat
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+log = logging.getLogger(__name__)
+
+SEATS = 8
+"""Services that can share the machine's cores; one more runs on one thread, unseated."""
+FOREIGN_THRESHOLD = 0.35
+"""A core counts as taken by foreign work once this much of it is busy: llama.cpp's
+spinning threads slow down sharply long before a foreign process gets a whole core."""
+SAMPLE_SECONDS = 0.25
+"""Load sampling period (also while idle, so that a first step knows the load already)."""
+RECOVERY_SAMPLES = 3
+"""Threads come back after this many calm samples in a row (0.75 s)."""
+WAIT_FOR_CORE_SECONDS = 2.0
+"""A service that finds no core free (others hold them all) waits this long, then runs
+one thread anyway: a stopped (SIGSTOP) neighbour must not block it for ever."""
+
+IDLE, ALONE, SHARING, FOREIGN_LOAD = "idle", "alone", "sharing", "foreign_load"
+REASONS = (IDLE, ALONE, SHARING, FOREIGN_LOAD)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """How many threads a service may run now, and why not more."""
+
+    threads: int
+    """0 while idle."""
+    reason: str
+    """``idle``, ``alone`` (the whole budget), ``sharing`` (with other RusChat services)
+    or ``foreign_load`` (cores busy with other programs)."""
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under ``taskset`` or a cpuset)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_directory() -> Path:
+    """Where the services of one user meet: per user, so nobody else can hold our locks."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        return Path(runtime) / "ruschat-cpu"
+    return Path(tempfile.gettempdir()) / f"ruschat-cpu-{os.getuid()}"
+
+
+def _private_directory(path: Path) -> Path:
+    """Create ``path`` for this user only; refuse one that another user made or a symlink."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise PermissionError(f"{path} is not a directory owned by this user")
+    return path
+
+
+def _try_lock(file: IO[bytes]) -> bool:
+    try:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _unlock(file: IO[bytes]) -> None:
+    fcntl.flock(file, fcntl.LOCK_UN)
+
+
+def _is_locked(file: IO[bytes]) -> bool:
+    """Whether another open file (another process) holds ``file``'s lock."""
+    if _try_lock(file):
+        _unlock(file)
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------- foreign load
+
+
+def _machine_busy_ticks(cpus: set[int], proc: Path) -> int | None:
+    """Clock ticks the given CPUs spent busy (user, nice, system, irq, softirq, steal)."""
+    busy = 0
+    found = False
+    with open(proc / "stat", "rb") as f:
+        for line in f:
+            if not line.startswith(b"cpu"):
+                break
+            name, *fields = line.split()
+            if name == b"cpu" or int(name[3:]) not in cpus:
+                continue
+            values = [int(v) for v in fields[:8]]
+            # Steal is time the hypervisor gave another guest: a foreign process too.
+            busy += values[0] + values[1] + values[2] + values[5] + values[6] + values[7]
+            found = True
+    return busy if found else None
+
+
+def _process_ticks(pid: int, proc: Path) -> int | None:
+    """User plus system clock ticks of a process, or None if it is gone."""
+    try:
+        with open(proc / str(pid) / "stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+
+
+class LoadMeter:
+    """Cores kept busy by processes that are not RusChat services, sampled from /proc."""
+
+    def __init__(self, cpus: set[int], members: Callable[[], Iterable[int]], proc: Path = Path("/proc")) -> None:
+        self._cpus, self._members, self._proc = cpus, members, proc
+        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._last: tuple[float, int, dict[int, int]] | None = None
+
+    @property
+    def available(self) -> bool:
+        return (self._proc / "stat").is_file()
+
+    def sample(self) -> float | None:
+        """Foreign cores busy on average since the previous call (None on the first call)."""
+        now = time.monotonic()
+        busy = _machine_busy_ticks(self._cpus, self._proc)
+        if busy is None:
+            return None
+        ours: dict[int, int] = {}
+        for pid in {os.getpid(), *self._members()}:
+            ticks = _process_ticks(pid, self._proc)
+            if ticks is not None:
+                ours[pid] = ticks
+        last, self._last = self._last, (now, busy, ours)
+        if last is None or now <= last[0]:
+            return None
+        then, busy_then, ours_then = last
+        # A member that appeared since the last sample counts from now on.
+        own = sum(ticks - ours_then.get(pid, ticks) for pid, ticks in ours.items())
+        return max(0.0, (busy - busy_then - own) / self._tick / (now - then))
+
+
+# --------------------------------------------------------------------------- the budget
+
+
+class CpuBudget:
+    """This service's share of the machine's cores, agreed with the other services.
+
+    Only the scheduler's worker calls :meth:`acquire` (before each decode step) and
+    :meth:`release` (when it has nothing to do); :meth:`current` is safe from any thread.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        max_threads: int,
+        *,
+        cores: int | None = None,
+        meter: LoadMeter | None = None,
+        sample_seconds: float = SAMPLE_SECONDS,
+    ) -> None:
+        self.cores = cores or usable_cores()
+        self.max_threads = max(1, max_threads)
+        self._dir = _private_directory(directory)
+        self._seat_files = [self._open(f"seat-{k}") for k in range(SEATS)]
+        self._core_files = [self._open(f"core-{i}") for i in range(self.cores)]
+        self._seat: int | None = None
+        self._held: list[int] = []
+        self._grant = Grant(0, IDLE)
+        # Registered for the life of the service, so that other services' meters count
+        # its CPU time as ours, not foreign.
+        self._member = self._register()
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(self.cores))
+        self._meter = meter if meter is not None else LoadMeter(cpus, self.members)
+        self._foreign = 0
+        self._recent: deque[int] = deque(maxlen=RECOVERY_SAMPLES)
+        self._sample_seconds = sample_seconds
+        self._closed = threading.Event()
+        self._sampler: threading.Thread | None = None
+        if self._meter.available:
+            self._sampler = threading.Thread(target=self._sample_loop, name="cpu-meter", daemon=True)
+            self._sampler.start()
+
+    def _open(self, name: str) -> IO[bytes]:
+        return open(self._dir / name, "a+b")  # noqa: SIM115  (held open for the service's life)
+
+    def _register(self) -> IO[bytes]:
+        """Hold this process's member file locked (retry if a meter removed it meanwhile)."""
+        path = self._dir / f"member-{os.getpid()}"
+        while True:
+            member = self._open(path.name)
+            fcntl.flock(member, fcntl.LOCK_EX)
+            try:
+                if os.stat(path).st_ino == os.fstat(member.fileno()).st_ino:
+                    return member
+            except FileNotFoundError:
+                pass
+            member.close()
+
+    # ------------------------------------------------------------------ any thread
+    @property
+    def current(self) -> Grant:
+        return self._grant
+
+    def members(self) -> list[int]:
+        """Process ids of the other live RusChat services (stale registrations removed)."""
+        pids = []
+        for entry in os.scandir(self._dir):
+            if not entry.name.startswith("member-"):
+                continue
+            try:
+                pid = int(entry.name.removeprefix("member-"))
+            except ValueError:
+                continue
+            if pid == os.getpid():
+                continue
+            with open(entry.path, "a+b") as member:
+                if _is_locked(member):
+                    pids.append(pid)
+                else:  # its process is gone
+                    Path(entry.path).unlink(missing_ok=True)
+        return pids
+
+    # ------------------------------------------------------------------ worker thread
+    def acquire(self) -> Grant:
+        """How many threads to run the next step with; takes or gives back cores to match."""
+        if self._seat is None:
+            self._seat = self._take_seat()
+        share, sharing = self._share()
+        free = self.cores - self._foreign
+        target = max(1, min(self.max_threads, share, free))
+        if target >= min(self.max_threads, self.cores):
+            reason = ALONE
+        elif sharing and share <= free:
+            reason = SHARING
+        else:
+            reason = FOREIGN_LOAD
+        while len(self._held) > target:
+            _unlock(self._core_files[self._held.pop()])
+        if len(self._held) < target:
+            self._take_cores(target)
+        if not self._held:
+            self._wait_for_core(target)
+        self._grant = Grant(max(1, len(self._held)), reason if len(self._held) >= target else SHARING)
+        return self._grant
+
+    def release(self) -> Grant:
+        """Give every core and the seat back (nothing to generate)."""
+        for index in self._held:
+            _unlock(self._core_files[index])
+        self._held = []
+        if self._seat is not None:
+            _unlock(self._seat_files[self._seat])
+            self._seat = None
+        self._grant = Grant(0, IDLE)
+        return self._grant
+
+    def close(self) -> None:
+        self._closed.set()
+        self.release()
+        for file in [*self._seat_files, *self._core_files]:
+            file.close()
+        Path(self._member.name).unlink(missing_ok=True)
+        self._member.close()
+        if self._sampler is not None:
+            self._sampler.join(timeout=2)
+
+    def _take_seat(self) -> int | None:
+        for index, file in enumerate(self._seat_files):
+            if _try_lock(file):
+                return index
+        log.warning("more than %d services are generating: this one runs unseated", SEATS)
+        return None
+
+    def others_generating(self) -> list[int]:
+        """Seats held by other services: they generate now."""
+        return [i for i, f in enumerate(self._seat_files) if i != self._seat and _is_locked(f)]
+
+    def _share(self) -> tuple[int, bool]:
+        """This service's equal share of the cores among the services generating now."""
+        others = self.others_generating()
+        if self._seat is None:
+            return 1, True
+        active = sorted([*others, self._seat])
+        rank = active.index(self._seat)
+        base, extra = divmod(self.cores, len(active))
+        return max(1, base + (1 if rank < extra else 0)), bool(others)
+
+    def _take_cores(self, target: int) -> None:
+        for index, file in enumerate(self._core_files):
+            if len(self._held) >= target:
+                return
+            if index not in self._held and _try_lock(file):
+                self._held.append(index)
+
+    def _wait_for_core(self, target: int) -> None:
+        """Others hold every core: they give some back at their next step."""
+        deadline = time.monotonic() + WAIT_FOR_CORE_SECONDS
+        while time.monotonic() < deadline and not self._closed.is_set():
+            time.sleep(0.001)
+            self._take_cores(target)
+            if self._held:
+                return
+        log.warning("no core came free within %.0f s: running one thread anyway", WAIT_FOR_CORE_SECONDS)
+
+    # ------------------------------------------------------------------ meter thread
+    def _sample_loop(self) -> None:
+        self._meter.sample()
+        while not self._closed.wait(self._sample_seconds):
+            try:
+                foreign = self._meter.sample()
+            except (OSError, ValueError):  # /proc changed shape: stop measuring, keep serving
+                log.exception("measuring the CPU load failed; foreign load is ignored from now on")
+                self._foreign = 0
+                return
+            if foreign is not None:
+                self.note_foreign(foreign)
+
+    def note_foreign(self, foreign: float) -> None:
+        """Take one load sample: drop threads at once, raise them after calm samples."""
+        cores = int(foreign + 1 - FOREIGN_THRESHOLD)
+        self._recent.append(min(cores, self.cores))
+        self._foreign = max(self._recent)
+
+
+class FixedBudget:
+    """Always the configured threads, shared with nobody (``--cpu-dir off``, unit tests)."""
+
+    def __init__(self, threads: int) -> None:
+        self.max_threads = max(1, threads)
+        self._grant = Grant(0, IDLE)
+
+    @property
+    def current(self) -> Grant:
+        return self._grant
+
+    def acquire(self) -> Grant:
+        self._grant = Grant(self.max_threads, ALONE)
+        return self._grant
+
+    def release(self) -> Grant:
+        self._grant = Grant(0, IDLE)
+        return self._grant
+
+    def close(self) -> None:
+        self.release()
+
+
+class Budget(Protocol):
+    """What the scheduler needs from a CPU budget."""
+
+    max_threads: int
+
+    @property
+    def current(self) -> Grant: ...
+
+    def acquire(self) -> Grant: ...
+
+    def release(self) -> Grant: ...
+
+    def close(self) -> None: ...
