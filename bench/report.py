@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,35 @@ def table(r: dict[str, Any]) -> str:
             f"| 6 | Service resident memory / GGUF size, {label} | {mem['rss_mb']:.0f} MB / "
             f"{mem['gguf_mb']:.0f} MB = {mem['rss_over_gguf']:.1f}x | | |"
         )
+    if "contention" in r:
+        lines += contention_rows(r["contention"])
     return "\n".join(lines)
+
+
+def contention_rows(c: dict[str, Any]) -> list[str]:
+    """Section 7: the CPU budget, each situation as a ratio to one service alone."""
+    targets = c["targets"]
+
+    def seen(counts: dict[str, int]) -> str:
+        busy = {k: v for k, v in counts.items() if not k.endswith("idle")}
+        return ", ".join(f"{k.replace('_', ' ')} ×{v}" for k, v in sorted(busy.items(), key=lambda kv: -kv[1]))
+
+    rows = [
+        f"| 7 | One service alone, budget on / off (as before) | {c['median_alone_tps']:.1f} tok/s; "
+        f"**{c['alone_over_today']:.2f}x** of before | ≥ {targets['alone_over_today']}x | "
+        f"{_ok(c['alone_over_today'] >= targets['alone_over_today'])} |",
+        f"| 7 | Both services generating at once, aggregate / alone | "
+        f"{statistics.median(c['both_aggregate_tps']):.1f} tok/s = **{c['both_over_alone']:.2f}x**"
+        + (f" (before: {c['before_both_over_alone']:.3f}x)" if "before_both_over_alone" in c else "")
+        + f"; threads seen: {seen(c['threads_seen_both'])} | ≥ {targets['both_over_alone']}x | "
+        f"{_ok(c['both_over_alone'] >= targets['both_over_alone'])} |",
+        f"| 7 | One service beside a foreign CPU-bound process / alone | "
+        f"{statistics.median(c['foreign_tps']):.1f} tok/s = **{c['foreign_over_alone']:.2f}x**"
+        + (f" (before: {c['before_foreign_over_alone']:.3f}x)" if "before_foreign_over_alone" in c else "")
+        + f"; threads seen: {seen(c['threads_seen_foreign'])} | ≥ {targets['foreign_over_alone']}x | "
+        f"{_ok(c['foreign_over_alone'] >= targets['foreign_over_alone'])} |",
+    ]
+    return rows
 
 
 def chart(r: dict[str, Any], path: Path) -> None:

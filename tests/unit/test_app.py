@@ -231,6 +231,7 @@ def test_info_health_and_models(client: FlaskClient):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     info = client.get("/api/info").get_json()
     assert info["model"] == "Fake Model 1B" and info["state"] == "idle" and info["context_size"] == 256
+    assert (info["threads"], info["threads_reason"]) == (0, "idle") and info["max_threads"] >= 1
     models = client.get("/v1/models").get_json()
     assert [m["id"] for m in models["data"]] == ["Fake Model 1B"]
 

@@ -36,6 +36,16 @@ def test_defaults_bind_loopback_and_fall_back_to_the_bundled_model(models: Path)
     assert config_from_args(QWEN, ["--park-mb", "0"], env(models)).park_bytes == 0
 
 
+def test_services_share_the_cpu_through_one_folder_unless_told_not_to(models: Path, tmp_path: Path):
+    fast, capable = config_from_args(TINYLLAMA, [], env(models)), config_from_args(QWEN, [], env(models))
+    assert fast.cpu_dir is not None and fast.cpu_dir == capable.cpu_dir
+    assert fast.threads >= 1
+    shared = config_from_args(QWEN, [], env(models, RUSCHAT_CPU_DIR=str(tmp_path / "cpu")))
+    assert shared.cpu_dir == tmp_path / "cpu"
+    assert config_from_args(QWEN, ["--cpu-dir", "off"], env(models)).cpu_dir is None
+    assert config_from_args(QWEN, ["--threads", "1"], env(models)).threads == 1
+
+
 def test_named_model_wins_when_present(models: Path):
     assert TINYLLAMA.preferred_model is not None
     (models / TINYLLAMA.preferred_model.filename).write_bytes(b"GGUF")

@@ -295,3 +295,21 @@ def test_scheduler_runs_the_engine_on_the_granted_threads(tmp_path: Path):
     finally:
         scheduler.stop()
         other.kill()
+
+
+def test_a_service_that_cannot_use_the_folder_still_serves_unshared(tmp_path: Path, config):
+    from dataclasses import replace
+
+    from engine.app import cpu_budget
+    from engine.cpu import FixedBudget
+
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (tmp_path / "link").symlink_to(target)
+    fallback = cpu_budget(replace(config, cpu_dir=tmp_path / "link", threads=3))
+    assert isinstance(fallback, FixedBudget) and fallback.acquire() == Grant(3, ALONE)
+    shared = cpu_budget(replace(config, cpu_dir=tmp_path / "cpu", threads=1))
+    try:
+        assert isinstance(shared, CpuBudget) and shared.acquire() == Grant(1, ALONE)
+    finally:
+        shared.close()

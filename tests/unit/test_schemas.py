@@ -153,10 +153,17 @@ def test_service_info_round_trips_and_validates_state():
         max_queue=8,
         tokens_per_second=91.5,
         version="0.1.0",
+        threads=1,
+        max_threads=2,
+        threads_reason="sharing",
     )
     assert ServiceInfo.from_dict(info.to_dict()) == info
     with pytest.raises(SchemaError):
         ServiceInfo.from_dict({**info.to_dict(), "state": "sleeping"})
+    with pytest.raises(SchemaError):
+        ServiceInfo.from_dict({**info.to_dict(), "threads_reason": "tired"})
+    older = {k: v for k, v in info.to_dict().items() if k not in ("threads", "max_threads", "threads_reason")}
+    assert ServiceInfo.from_dict(older).threads_reason == "idle"  # a service of the previous release
 
 
 def test_stream_chunks_follow_openai_format_and_parse_back():
