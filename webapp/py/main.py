@@ -16,7 +16,7 @@ import js
 from pyodide.ffi import create_proxy
 
 from client import ServiceError, request, stream
-from render import render_markdown
+from render import StreamingMarkdown, render_markdown
 from shared.schemas import (
     ChatMessage,
     ChatRequest,
@@ -63,7 +63,10 @@ class Generation:
     element: Any
     text: str = ""
     last_render: float = 0.0
-    render_gap: float = RENDER_EVERY_MS
+    markdown: StreamingMarkdown | None = field(default_factory=StreamingMarkdown)
+    """Renders the answer as it grows; None once it failed (the answer then shows as text)."""
+    settled_nodes: int = 0
+    """How many of the content's child nodes are settled blocks; the ones after are the tail."""
 
 
 CONFIG = json.loads(document.getElementById("ruschat-config").textContent)
@@ -412,28 +415,54 @@ def on_stream_event(event: Any) -> None:
     if delta.content:
         current.text += delta.content
         now = js.performance.now()
-        if now - current.last_render >= current.render_gap:
+        # A redraw parses only the answer's last blocks, so it costs about the same however
+        # long the answer is; tokens that arrive in between are drawn together with the
+        # next one, leaving the CPU to the model.
+        if now - current.last_render >= RENDER_EVERY_MS:
             show_answer(current)
             current.last_render = now
-            # Each render redoes the whole answer, so a long answer costs more each time:
-            # keep rendering under a fifth of the time, leaving the CPU to the model.
-            current.render_gap = max(RENDER_EVERY_MS, 4 * (js.performance.now() - now))
     if delta.timings and delta.timings.tokens_per_second:
         set_activity(f"{current.service.label}: {delta.timings.tokens_per_second:g} tok/s")
     if delta.finish_reason:
         finish(current, delta.finish_reason, delta.message_id, delta.error.message if delta.error else None)
 
 
-def show_answer(current: Generation) -> None:
+def show_answer(current: Generation, complete: bool = False) -> None:
+    """Draw the answer so far: while it streams only what changed, once complete all of it."""
     box = by_testid("messages")
     near_bottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80
-    set_markdown(current.element.querySelector(".content"), current.text)
+    content = current.element.querySelector(".content")
+    if complete:
+        set_markdown(content, current.text)  # the pieces miss links to references elsewhere
+    else:
+        show_growing_markdown(current, content)
     if near_bottom:
         box.scrollTop = box.scrollHeight
 
 
+def show_growing_markdown(current: Generation, content: Any) -> None:
+    """Append the blocks settled since the last draw and replace the tail after them."""
+    if current.markdown is not None:
+        try:
+            settled, tail = current.markdown.update(current.text)
+        except Exception as error:  # a renderer bug must not lose the answer: show it as text
+            js.console.error(f"Markdown rendering failed: {error!r}")
+            current.markdown = None
+    if current.markdown is None:
+        content.textContent = current.text
+        return
+    # Settled blocks and the tail sit side by side in ``content``, as in the complete
+    # answer, so the page's styles apply alike and the final render does not jump.
+    while content.childNodes.length > current.settled_nodes:
+        content.lastChild.remove()
+    if settled:
+        content.insertAdjacentHTML("beforeend", settled)
+        current.settled_nodes = content.childNodes.length
+    content.insertAdjacentHTML("beforeend", tail)
+
+
 def finish(current: Generation, reason: str, message_id: str | None = None, error: str | None = None) -> None:
-    show_answer(current)
+    show_answer(current, complete=True)
     answer = Message(
         id=message_id or current.element.getAttribute("data-message-id"),
         session_id=chat.session_id,
