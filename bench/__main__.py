@@ -75,12 +75,14 @@ def run_contention(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     ]
     try:
         urls = [s.url for s in services]
-        return measure.contention(
+        result = measure.contention(
             urls[:2], urls[2:], runs=2 if args.quick else 3, tokens=args.tokens, before_tokens=0 if args.quick else 16
         )
     finally:
         for service in services:
             service.stop()
+    result["check_us"] = measure.budget_check_cost(folder / "check")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -340,6 +340,21 @@ def at_once(urls: list[str], max_tokens: int) -> list[Stream]:
         return list(pool.map(lambda url: chat(url, question, max_tokens=max_tokens), urls))
 
 
+def budget_check_cost(folder: Path, calls: int = 20000) -> float:
+    """Microseconds one CpuBudget.acquire() takes (what a service pays before each step)."""
+    from engine.cpu import CpuBudget
+
+    budget = CpuBudget(folder, max_threads=2)
+    try:
+        budget.acquire()
+        started = time.perf_counter()
+        for _ in range(calls):
+            budget.acquire()
+        return (time.perf_counter() - started) / calls * 1e6
+    finally:
+        budget.close()
+
+
 def contention(shared: list[str], unshared: list[str], runs: int, tokens: int, before_tokens: int) -> dict[str, Any]:
     """Two services of one machine, and a foreign CPU-bound process, with and without the budget.
 

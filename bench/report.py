@@ -108,6 +108,10 @@ def contention_rows(c: dict[str, Any]) -> list[str]:
         + f"; threads seen: {seen(c['threads_seen_foreign'])} | ≥ {targets['foreign_over_alone']}x | "
         f"{_ok(c['foreign_over_alone'] >= targets['foreign_over_alone'])} |",
     ]
+    rows.append(
+        f"| 7 | Cost of the budget check before each step | {c['check_us']:.1f} µs | microseconds | "
+        f"{_ok(c['check_us'] < 100)} |"
+    )
     return rows
 
 

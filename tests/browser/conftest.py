@@ -22,6 +22,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from engine.cpu import usable_cores
 from tests.support import Process, free_port, service_process
 
 CHROMIUM_FLAGS = (
@@ -53,8 +54,10 @@ class Stack:
 def start_stack(folder: Path) -> Stack:
     web_port = free_port()
     origins = f"http://localhost:{web_port},http://127.0.0.1:{web_port}"
-    fast = service_process("backend_tinyllama", folder / "fast.sqlite3", folder / "fast.log", "--origins", origins)
-    capable = service_process("backend_qwen", folder / "capable.sqlite3", folder / "capable.log", "--origins", origins)
+    # The two services share the CPU with each other, not with other test runs.
+    options = ("--origins", origins, "--cpu-dir", str(folder / "cpu"), "--threads", str(usable_cores()))
+    fast = service_process("backend_tinyllama", folder / "fast.sqlite3", folder / "fast.log", *options)
+    capable = service_process("backend_qwen", folder / "capable.sqlite3", folder / "capable.log", *options)
     web = Process(
         [sys.executable, "-m", "webapp", "--port", "{port}", "--fast-url", fast.url, "--capable-url", capable.url],
         folder / "web.log",

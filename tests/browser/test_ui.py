@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -75,6 +76,30 @@ def test_stop_keeps_the_partial_answer_and_the_next_message_works(page: ChatPage
     stored = requests.get(f"{page_service(page, 'qwen')}/api/sessions/{session_id}", timeout=10).json()
     cancelled = [m for m in stored["messages"] if m["finish_reason"] == "cancelled"]
     assert len(cancelled) == 1 and cancelled[0]["content"].strip()[:20] in partial
+
+
+def test_status_says_why_a_service_runs_fewer_threads(page: ChatPage, stack: Stack):
+    page.choose("qwen")
+    page.type("Write a very long story about a dragon who learns to cook, with many chapters.")
+    page.wait(lambda d: page.answers() and page.answers()[-1].text, 60, "the answer streaming")
+    # Meanwhile another client asks the fast service: both generate at once.
+    body = {
+        "session_id": str(uuid.uuid4()),
+        "messages": [{"id": str(uuid.uuid4()), "role": "user", "content": "Write a long poem about rain."}],
+        "max_tokens": 1500,
+    }
+    with requests.post(stack.fast.url + "/api/chat", json=body, stream=True, timeout=60) as other:
+        assert other.status_code == 200
+        badges = page.wait(
+            lambda d: "threads)" in page.by("service-status").text and page.by("service-status").text,
+            30,
+            "a status badge saying why fewer threads",
+        )
+    page.by("stop").click()
+    page.wait_answer(1, timeout=10)
+    assert "sharing the CPU" in badges or "other programs busy" in badges
+    used, most = map(int, re.search(r"\((\d+) of (\d+) threads\)", badges).groups())  # type: ignore[union-attr]
+    assert 1 <= used < most
 
 
 def page_service(page: ChatPage, service: str) -> str:

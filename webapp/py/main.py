@@ -34,6 +34,8 @@ document = js.document
 RECONNECT_MS = 2000
 RENDER_EVERY_MS = 60
 STATE_LABELS = {"cancelled": "stopped", "error": "failed", "length": "cut at the length limit"}
+CPU_REASONS = {"sharing": "sharing the CPU", "foreign_load": "other programs busy"}
+"""Why a busy service runs fewer threads than it may (ServiceInfo.threads_reason)."""
 
 
 @dataclass
@@ -146,6 +148,8 @@ def render_services() -> None:
             text += f" · {service.info.tokens_per_second:g} tok/s"
             if service.info.queue_depth:
                 text += f" · {service.info.queue_depth} waiting"
+            if why := CPU_REASONS.get(service.info.threads_reason):
+                text += f" · {why} ({service.info.threads} of {service.info.max_threads} threads)"
         badge.textContent = text
         badge.setAttribute("data-state", state)
 
