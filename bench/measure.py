@@ -340,6 +340,43 @@ def at_once(urls: list[str], max_tokens: int) -> list[Stream]:
         return list(pool.map(lambda url: chat(url, question, max_tokens=max_tokens), urls))
 
 
+def wait_for_threads(url: str, condition: Any, timeout: float = 30) -> float:
+    """Seconds until the service's /api/info satisfies ``condition`` (polled every 20 ms)."""
+    started = time.perf_counter()
+    with requests.Session() as session:
+        while time.perf_counter() - started < timeout:
+            if condition(session.get(url + "/api/info", timeout=10).json()):
+                return time.perf_counter() - started
+            time.sleep(0.02)
+    return float("nan")
+
+
+def reaction_times(shared: list[str]) -> dict[str, float]:
+    """How fast a generating service's threads follow the load: foreign load starting and
+    ending, the other service starting and going idle."""
+    question = [{"role": "user", "content": LONG_PROMPT}]
+    full = requests.get(shared[0] + "/api/info", timeout=10).json()["max_threads"]
+    result: dict[str, float] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        long_answer = pool.submit(chat, shared[0], question, max_tokens=1500)
+        wait_for_threads(shared[0], lambda i: i["threads"] == full)
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            result["foreign_starts_s"] = wait_for_threads(shared[0], lambda i: i["threads_reason"] == "foreign_load")
+        finally:
+            busy.kill()
+            busy.wait()
+        result["foreign_ends_s"] = wait_for_threads(shared[0], lambda i: i["threads"] == full)
+        other = pool.submit(chat, shared[1], question, max_tokens=128)
+        result["other_starts_s"] = wait_for_threads(shared[0], lambda i: i["threads_reason"] == "sharing")
+        other.result()
+        ended = time.perf_counter()
+        wait_for_threads(shared[0], lambda i: i["threads"] == full)
+        result["other_ends_s"] = time.perf_counter() - ended
+        long_answer.result()
+    return result
+
+
 def budget_check_cost(folder: Path, calls: int = 20000) -> float:
     """Microseconds one CpuBudget.acquire() takes (what a service pays before each step)."""
     from engine.cpu import CpuBudget
@@ -366,10 +403,13 @@ def contention(shared: list[str], unshared: list[str], runs: int, tokens: int, b
     alone, today_alone, both, foreign = [], [], [], []
     seen_both: list[tuple[str, int, str]] = []
     seen_foreign: list[tuple[str, int, str]] = []
+    for run in range(runs + 2):  # the smallest difference to resolve: more samples
+        # ABBA order, so that a drift of the machine's speed hits both sides alike.
+        for side in (today_alone, alone) if run % 2 == 0 else (alone, today_alone):
+            url = unshared[0] if side is today_alone else shared[0]
+            side.append(chat(url, question, max_tokens=tokens).decode_rate)
+            settle()  # a service that does not share is foreign load to those that do
     for _ in range(runs):
-        today_alone.append(chat(unshared[0], question, max_tokens=tokens).decode_rate)
-        settle()  # a service that does not share is foreign load to those that do
-        alone.append(chat(shared[0], question, max_tokens=tokens).decode_rate)
         with ThreadWatch(shared) as watching:
             both.append(aggregate_rate(at_once(shared, tokens)))
         seen_both += watching.seen
@@ -391,6 +431,7 @@ def contention(shared: list[str], unshared: list[str], runs: int, tokens: int, b
         "threads_seen_foreign": threads_summary(seen_foreign),
         "targets": {"alone_over_today": 0.95, "both_over_alone": 1.0, "foreign_over_alone": 0.45},
     }
+    result["reaction"] = reaction_times(shared)
     if before_tokens:
         # The same situations without the budget, short answers: they crawl.
         result["before_tokens"] = before_tokens

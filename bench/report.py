@@ -108,6 +108,13 @@ def contention_rows(c: dict[str, Any]) -> list[str]:
         + f"; threads seen: {seen(c['threads_seen_foreign'])} | ≥ {targets['foreign_over_alone']}x | "
         f"{_ok(c['foreign_over_alone'] >= targets['foreign_over_alone'])} |",
     ]
+    react = c["reaction"]
+    rows.append(
+        f"| 7 | Threads follow the load: foreign process starts → fewer / ends → all back; the other "
+        f"service starts → sharing / ends → all back | {react['foreign_starts_s']:.2f} / "
+        f"{react['foreign_ends_s']:.2f} s; {react['other_starts_s']:.2f} / {react['other_ends_s']:.2f} s "
+        f"| back within ~1 s | {_ok(max(react['foreign_ends_s'], react['other_ends_s']) <= 1.5)} |"
+    )
     rows.append(
         f"| 7 | Cost of the budget check before each step | {c['check_us']:.1f} µs | microseconds | "
         f"{_ok(c['check_us'] < 100)} |"

@@ -204,6 +204,7 @@ class CpuBudget:
         self._seat_files = [self._open(f"seat-{k}") for k in range(SEATS)]
         self._core_files = [self._open(f"core-{i}") for i in range(self.cores)]
         self._seat: int | None = None
+        self._warned_unseated = False
         self._held: list[int] = []
         self._grant = Grant(0, IDLE)
         # Registered for the life of the service, so that other services' meters count
@@ -308,7 +309,9 @@ class CpuBudget:
         for index, file in enumerate(self._seat_files):
             if _try_lock(file):
                 return index
-        log.warning("more than %d services are generating: this one runs unseated", SEATS)
+        if not self._warned_unseated:
+            log.warning("more than %d services are generating: this one runs one thread, unseated", SEATS)
+            self._warned_unseated = True
         return None
 
     def others_generating(self) -> list[int]:
