@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from engine.cpu import RECOVERY_SAMPLES, SAMPLE_SECONDS
-from tests.support import content_of, iter_chunks
+from tests.support import InfoWatch, content_of, iter_chunks
 
 LONG_PROMPT = "Write a long, detailed essay about the history of the printing press, with many sections."
 TURNS = [
@@ -293,37 +293,14 @@ def foreign_load() -> Iterator[subprocess.Popen[bytes]]:
         busy.wait()
 
 
-class ThreadWatch:
-    """Polls /api/info of some services while they work: the threads each reports."""
-
-    def __init__(self, urls: list[str]) -> None:
-        self.urls = urls
-        self.seen: list[tuple[str, int, str]] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        with requests.Session() as session:
-            while not self._done.wait(0.1):
-                for url in self.urls:
-                    info = session.get(url + "/api/info", timeout=10).json()
-                    if info["state"] == "busy":
-                        self.seen.append((url, info["threads"], info["threads_reason"]))
-
-    def __enter__(self) -> ThreadWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-
-def threads_summary(seen: list[tuple[str, int, str]]) -> dict[str, int]:
-    """How often each thread count and reason was seen, e.g. ``{"1 sharing": 40}``."""
+def threads_summary(seen: list[list[dict[str, Any]]]) -> dict[str, int]:
+    """How often each thread count and reason was seen while busy, e.g. ``{"1 sharing": 40}``."""
     counts: dict[str, int] = {}
-    for _, threads, reason in seen:
-        counts[f"{threads} {reason}"] = counts.get(f"{threads} {reason}", 0) + 1
+    for infos in seen:
+        for info in infos:
+            if info["state"] == "busy":
+                key = f"{info['threads']} {info['threads_reason']}"
+                counts[key] = counts.get(key, 0) + 1
     return counts
 
 
@@ -401,8 +378,8 @@ def contention(shared: list[str], unshared: list[str], runs: int, tokens: int, b
     """
     question = [{"role": "user", "content": LONG_PROMPT}]
     alone, today_alone, both, foreign = [], [], [], []
-    seen_both: list[tuple[str, int, str]] = []
-    seen_foreign: list[tuple[str, int, str]] = []
+    seen_both: list[list[dict[str, Any]]] = []
+    seen_foreign: list[list[dict[str, Any]]] = []
     for run in range(runs + 2):  # the smallest difference to resolve: more samples
         # ABBA order, so that a drift of the machine's speed hits both sides alike.
         for side in (today_alone, alone) if run % 2 == 0 else (alone, today_alone):
@@ -410,10 +387,10 @@ def contention(shared: list[str], unshared: list[str], runs: int, tokens: int, b
             side.append(chat(url, question, max_tokens=tokens).decode_rate)
             settle()  # a service that does not share is foreign load to those that do
     for _ in range(runs):
-        with ThreadWatch(shared) as watching:
+        with InfoWatch(shared, every=0.1) as watching:
             both.append(aggregate_rate(at_once(shared, tokens)))
         seen_both += watching.seen
-        with foreign_load(), ThreadWatch(shared[:1]) as watching:
+        with foreign_load(), InfoWatch(shared[:1], every=0.1) as watching:
             foreign.append(chat(shared[0], question, max_tokens=tokens).decode_rate)
         seen_foreign += watching.seen
         settle()

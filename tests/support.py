@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -148,3 +149,27 @@ def content_of(chunk: dict[str, Any]) -> str:
 
 def text_of(chunks: list[dict[str, Any]]) -> str:
     return "".join(content_of(c) for c in chunks)
+
+
+class InfoWatch:
+    """Every ``/api/info`` of some services while they work, polled from a thread:
+    ``seen`` holds one list per poll, in the order of ``urls``."""
+
+    def __init__(self, urls: Sequence[str], every: float = 0.05) -> None:
+        self.urls, self.every = list(urls), every
+        self.seen: list[list[dict[str, Any]]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        with requests.Session() as session:
+            while not self._done.wait(self.every):
+                self.seen.append([session.get(url + "/api/info", timeout=10).json() for url in self.urls])
+
+    def __enter__(self) -> InfoWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join()

@@ -16,7 +16,7 @@ import requests
 import websocket
 
 from engine.cpu import usable_cores
-from tests.support import Process, chat_body, read_stream, service_process, text_of, wait_until
+from tests.support import InfoWatch, Process, chat_body, read_stream, service_process, text_of, wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -64,28 +64,6 @@ def answer(service: Process, max_tokens: int) -> tuple[list[dict[str, Any]], boo
         return read_stream(response)
 
 
-class InfoWatch:
-    """Every /api/info of the services while they work, polled from a thread."""
-
-    def __init__(self, services: list[Process]) -> None:
-        self.services = services
-        self.seen: list[list[dict[str, Any]]] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._done.wait(0.05):
-            self.seen.append([info(s) for s in self.services])
-
-    def __enter__(self) -> InfoWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-
 def test_two_services_generating_at_once_share_the_cores_and_both_finish(pair: list[Process]):
     cores = usable_cores()
     for service in pair:
@@ -95,7 +73,7 @@ def test_two_services_generating_at_once_share_the_cores_and_both_finish(pair: l
             cores,
         )
 
-    with InfoWatch(pair) as watch, ThreadPoolExecutor(max_workers=2) as pool:
+    with InfoWatch([s.url for s in pair]) as watch, ThreadPoolExecutor(max_workers=2) as pool:
         started = time.monotonic()
         results = list(pool.map(lambda s: answer(s, 64), pair))
         elapsed = time.monotonic() - started
@@ -117,7 +95,7 @@ def test_two_services_generating_at_once_share_the_cores_and_both_finish(pair: l
 
 def runs_on_every_core(service: Process) -> bool:
     """Whether the service reported all cores, alone, at some moment of one answer."""
-    with InfoWatch([service]) as watch:
+    with InfoWatch([service.url]) as watch:
         answer(service, 96)
     return any(i["threads"] == usable_cores() and i["threads_reason"] == "alone" for (i,) in watch.seen)
 
