@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -76,9 +76,9 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def default_directory() -> Path:
+def default_directory(environ: Mapping[str, str]) -> Path:
     """Where the services of one user meet: per user, so nobody else can hold our locks."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    runtime = environ.get("XDG_RUNTIME_DIR")
     if runtime and Path(runtime).is_dir():
         return Path(runtime) / "ruschat-cpu"
     return Path(tempfile.gettempdir()) / f"ruschat-cpu-{os.getuid()}"

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from engine.cpu import Budget, FixedBudget, Grant
+from engine.cpu import Budget, Grant
 from engine.inference import Engine, Prompt, PromptTooLong
 from shared.schemas import GenerationParams, Timings, Usage
 
@@ -114,10 +114,10 @@ class Status:
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, max_queue: int, budget: Budget | None = None) -> None:
+    def __init__(self, engine: Engine, max_queue: int, budget: Budget) -> None:
         self.engine = engine
         self.max_queue = max_queue
-        self.budget = budget or FixedBudget(1)
+        self.budget = budget
         self._threads = -1
         self._grant = self.budget.current
         self._waiting: deque[Job] = deque()

@@ -133,7 +133,7 @@ def config_from_args(
     )
     parser.add_argument(
         "--cpu-dir",
-        default=_env(environ, prefix, "CPU_DIR") or environ.get("RUSCHAT_CPU_DIR") or str(default_directory()),
+        default=_env(environ, prefix, "CPU_DIR") or environ.get("RUSCHAT_CPU_DIR") or str(default_directory(environ)),
         help="folder where this machine's RusChat services share the cores; 'off' never to share "
         "(default: a private folder per user, the same for every service)",
     )

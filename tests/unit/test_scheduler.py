@@ -5,6 +5,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from engine.cpu import FixedBudget
 from engine.inference import Prompt
 from engine.scheduler import Finished, Job, QueueFull, Scheduler, Started, Token
 from shared.schemas import GenerationParams
@@ -28,7 +29,7 @@ def job() -> Job:
 
 @contextmanager
 def running(engine: FakeEngine, max_queue: int = 2) -> Iterator[Scheduler]:
-    scheduler = Scheduler(engine, max_queue=max_queue)
+    scheduler = Scheduler(engine, max_queue=max_queue, budget=FixedBudget(2))
     scheduler.start()
     try:
         yield scheduler
