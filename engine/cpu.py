@@ -200,9 +200,8 @@ class CpuBudget:
     ) -> None:
         self.cores = cores or usable_cores()
         self.max_threads = max(1, max_threads)
-        self._dir = _private_directory(directory)
-        self._seat_files = [self._open(f"seat-{k}") for k in range(SEATS)]
-        self._core_files = [self._open(f"core-{i}") for i in range(self.cores)]
+        self._dir = directory
+        self._seat_files, self._core_files = self._open_files()
         self._seat: int | None = None
         self._warned_unseated = False
         self._held: list[int] = []
@@ -220,6 +219,25 @@ class CpuBudget:
         if self._meter.available:
             self._sampler = threading.Thread(target=self._sample_loop, name="cpu-meter", daemon=True)
             self._sampler.start()
+
+    def _open_files(self) -> tuple[list[IO[bytes]], list[IO[bytes]]]:
+        _private_directory(self._dir)
+        return [self._open(f"seat-{k}") for k in range(SEATS)], [self._open(f"core-{i}") for i in range(self.cores)]
+
+    def _reopen_if_removed(self) -> None:
+        """Open the files again if someone removed them (a /tmp cleaner, a user): services
+        that open the new files would otherwise not see our locks. Called holding none."""
+        try:
+            current = os.stat(self._dir / "seat-0").st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(self._seat_files[0].fileno()).st_ino:
+            return
+        log.warning("the CPU folder %s was removed: opening it again", self._dir)
+        for file in [*self._seat_files, *self._core_files, self._member]:
+            file.close()
+        self._seat_files, self._core_files = self._open_files()
+        self._member = self._register()
 
     def _open(self, name: str) -> IO[bytes]:
         return open(self._dir / name, "a+b")  # noqa: SIM115  (held open for the service's life)
@@ -306,6 +324,7 @@ class CpuBudget:
             self._sampler.join(timeout=2)
 
     def _take_seat(self) -> int | None:
+        self._reopen_if_removed()
         for index, file in enumerate(self._seat_files):
             if _try_lock(file):
                 return index

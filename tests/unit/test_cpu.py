@@ -6,6 +6,7 @@ The "other service" is a real second process holding the same lock files, as in 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -206,6 +207,18 @@ def test_a_little_foreign_load_is_ignored_and_a_busy_machine_still_gets_one_thre
     assert mine.acquire() == Grant(2, ALONE)
     mine.note_foreign(5.0)
     assert mine.acquire() == Grant(1, FOREIGN_LOAD)
+
+
+def test_a_removed_folder_is_opened_again_when_generation_starts(tmp_path: Path):
+    folder = tmp_path / "cpu"
+    mine = budget(folder)
+    shutil.rmtree(folder)  # e.g. a /tmp cleaner
+    other = OtherService(folder)
+    try:
+        share_with(mine, other)
+        assert mine.members() == [other.process.pid]
+    finally:
+        other.kill()
 
 
 def test_a_directory_of_another_kind_is_refused(tmp_path: Path):
