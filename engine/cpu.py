@@ -8,19 +8,22 @@ tokens/s each instead of 60). So before each decode step a service asks its
 
 - **Cores taken by other services.** A service that generates holds a *seat* (an
   exclusive ``flock`` on one of a few seat files) and one *core* file per thread it runs.
-  Each active service gets an equal share of the cores; a service above its share gives
-  cores back before its next step, and a newcomer waits (a few milliseconds, one step of
-  the others) for a core to come free. The kernel drops a process's ``flock`` locks when
-  it dies, so a crashed or killed service gives its share back at once.
+  The services generating at the same time split the free cores equally; a service above
+  its share gives cores back before its next step, and a newcomer waits for one to come
+  free (one step of the others, at most WAIT_FOR_CORE_SECONDS). The kernel drops a
+  process's ``flock`` locks when it dies, so a crashed or killed service gives its share
+  back at once.
 - **Cores busy with foreign work.** :class:`LoadMeter` compares the CPU time the
   machine spent (``/proc/stat``) with the CPU time of RusChat's own services
   (``/proc/<pid>/stat``, services found through their *member* files); the rest is
   foreign, and a core that is busy with foreign work is left to it. Thread counts drop at
-  the first sample that shows foreign load and come back when it has been gone for about
-  a second.
+  the first sample that shows foreign load and come back when it has been gone for
+  RECOVERY_SAMPLES samples (0.75 s).
 
 Checking costs a handful of non-blocking ``flock`` calls (microseconds) per step; the
-meter samples from its own thread, four times a second while generating.
+meter samples from its own thread, four times a second (about 0.1 ms each). The folder
+must be on a local file system. A budget belongs to the process that made it: make it
+after forking (gunicorn builds the app in its worker).
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import math
 import os
+import secrets
 import stat
-import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
@@ -42,7 +46,7 @@ from typing import IO, Protocol
 log = logging.getLogger(__name__)
 
 SEATS = 8
-"""Services that can share the machine's cores; one more runs on one thread, unseated."""
+"""Services that can share the machine's cores; any more run one thread each, unseated."""
 FOREIGN_THRESHOLD = 0.35
 """A core counts as taken by foreign work once this much of it is busy: llama.cpp's
 spinning threads slow down sharply long before a foreign process gets a whole core."""
@@ -50,12 +54,11 @@ SAMPLE_SECONDS = 0.25
 """Load sampling period (also while idle, so that a first step knows the load already)."""
 RECOVERY_SAMPLES = 3
 """Threads come back after this many calm samples in a row (0.75 s)."""
-WAIT_FOR_CORE_SECONDS = 2.0
-"""A service that finds no core free (others hold them all) waits this long, then runs
-one thread anyway: a stopped (SIGSTOP) neighbour must not block it for ever."""
+WAIT_FOR_CORE_SECONDS = 0.5
+"""A newcomer that finds every core held waits at most this long (once per busy period),
+then runs one thread anyway: a slow or stopped (SIGSTOP) neighbour must not stall it."""
 
 IDLE, ALONE, SHARING, FOREIGN_LOAD = "idle", "alone", "sharing", "foreign_load"
-REASONS = (IDLE, ALONE, SHARING, FOREIGN_LOAD)
 
 
 @dataclass(frozen=True)
@@ -69,19 +72,23 @@ class Grant:
     or ``foreign_load`` (cores busy with other programs)."""
 
 
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity, e.g. under ``taskset`` or a cpuset)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """Cores this process may use: its CPU affinity (``taskset``, a cpuset), capped by a
+    cgroup CPU quota (a container started with ``--cpus``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cgroup.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return cores
 
 
-def default_directory(environ: Mapping[str, str]) -> Path:
-    """Where the services of one user meet: per user, so nobody else can hold our locks."""
-    runtime = environ.get("XDG_RUNTIME_DIR")
-    if runtime and Path(runtime).is_dir():
-        return Path(runtime) / "ruschat-cpu"
-    return Path(tempfile.gettempdir()) / f"ruschat-cpu-{os.getuid()}"
+def default_directory() -> Path:
+    """Where the services of one user meet, whatever environment started them: per user,
+    so that nobody else can hold our locks."""
+    return Path("/tmp") / f"ruschat-cpu-{os.getuid()}"
 
 
 def _private_directory(path: Path) -> Path:
@@ -90,12 +97,14 @@ def _private_directory(path: Path) -> Path:
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
         raise PermissionError(f"{path} is not a directory owned by this user")
+    if info.st_mode & 0o077:
+        os.chmod(path, 0o700)
     return path
 
 
-def _try_lock(file: IO[bytes]) -> bool:
+def _try_lock(fd: int | IO[bytes], shared: bool = False) -> bool:
     try:
-        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except OSError as error:
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return False
@@ -108,11 +117,18 @@ def _unlock(file: IO[bytes]) -> None:
 
 
 def _is_locked(file: IO[bytes]) -> bool:
-    """Whether another open file (another process) holds ``file``'s lock."""
-    if _try_lock(file):
+    """Whether another open file (another process) holds ``file``'s lock. The probe takes
+    a shared lock: probes of two services never mistake each other for a holder."""
+    if _try_lock(file, shared=True):
         _unlock(file)
         return False
     return True
+
+
+def _split(cores: int, services: int, rank: int) -> int:
+    """One service's equal share of ``cores``; the first ``cores % services`` get one more."""
+    base, extra = divmod(cores, services)
+    return max(1, base + (1 if rank < extra else 0))
 
 
 # --------------------------------------------------------------------------- foreign load
@@ -141,17 +157,24 @@ def _process_ticks(pid: int, proc: Path) -> int | None:
     try:
         with open(proc / str(pid) / "stat", "rb") as f:
             data = f.read()
-    except OSError:
+        # The name, in parentheses, may hold spaces and parentheses itself.
+        fields = data[data.rindex(b")") + 2 :].split()
+        return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+    except (OSError, ValueError, IndexError):
         return None
-    fields = data[data.rindex(b")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
 
 
 class LoadMeter:
     """Cores kept busy by processes that are not RusChat services, sampled from /proc."""
 
-    def __init__(self, cpus: set[int], members: Callable[[], Iterable[int]], proc: Path = Path("/proc")) -> None:
-        self._cpus, self._members, self._proc = cpus, members, proc
+    def __init__(
+        self,
+        cpus: set[int],
+        members: Callable[[], Iterable[int]],
+        proc: Path = Path("/proc"),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._cpus, self._members, self._proc, self._clock = cpus, members, proc, clock
         self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
         self._last: tuple[float, int, dict[int, int]] | None = None
 
@@ -161,7 +184,7 @@ class LoadMeter:
 
     def sample(self) -> float | None:
         """Foreign cores busy on average since the previous call (None on the first call)."""
-        now = time.monotonic()
+        now = self._clock()
         busy = _machine_busy_ticks(self._cpus, self._proc)
         if busy is None:
             return None
@@ -174,6 +197,8 @@ class LoadMeter:
         if last is None or now <= last[0]:
             return None
         then, busy_then, ours_then = last
+        if ours_then.keys() - ours.keys():
+            return None  # a service ended: its last CPU time is unknown, not foreign
         # A member that appeared since the last sample counts from now on.
         own = sum(ticks - ours_then.get(pid, ticks) for pid, ticks in ours.items())
         return max(0.0, (busy - busy_then - own) / self._tick / (now - then))
@@ -201,14 +226,16 @@ class CpuBudget:
         self.cores = cores or usable_cores()
         self.max_threads = max(1, max_threads)
         self._dir = directory
+        # One core file per core of the machine, whatever each service's affinity.
+        self._n_core_files = max(self.cores, os.cpu_count() or 1)
         self._seat_files, self._core_files = self._open_files()
-        self._seat: int | None = None
-        self._warned_unseated = False
-        self._held: list[int] = []
-        self._grant = Grant(0, IDLE)
-        # Registered for the life of the service, so that other services' meters count
-        # its CPU time as ours, not foreign.
         self._member = self._register()
+        self._seat: int | None = None
+        self._held: list[int] = []
+        self._waited = False
+        """This busy period already waited for a core once."""
+        self._warned_unseated = False
+        self._grant = Grant(0, IDLE)
         cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(self.cores))
         self._meter = meter if meter is not None else LoadMeter(cpus, self.members)
         self._foreign = 0
@@ -220,40 +247,48 @@ class CpuBudget:
             self._sampler = threading.Thread(target=self._sample_loop, name="cpu-meter", daemon=True)
             self._sampler.start()
 
+    # ------------------------------------------------------------------ files
+    def _open(self, name: str) -> IO[bytes]:
+        return open(self._dir / name, "a+b")  # noqa: SIM115  (held open for the service's life)
+
     def _open_files(self) -> tuple[list[IO[bytes]], list[IO[bytes]]]:
         _private_directory(self._dir)
-        return [self._open(f"seat-{k}") for k in range(SEATS)], [self._open(f"core-{i}") for i in range(self.cores)]
+        seats = [self._open(f"seat-{k}") for k in range(SEATS)]
+        return seats, [self._open(f"core-{i}") for i in range(self._n_core_files)]
+
+    def _register(self) -> IO[bytes]:
+        """Hold a member file of this process locked, for its life (a unique name, so that
+        two budgets of one process, as in tests, do not wait for each other)."""
+        path = self._dir / f"member-{os.getpid()}-{secrets.token_hex(4)}"
+        for _ in range(100):
+            member = self._open(path.name)
+            # A meter of another service may hold the new file for a moment, and remove
+            # it if it caught it before we locked it: then start again.
+            if _try_lock(member):
+                try:
+                    if os.stat(path).st_ino == os.fstat(member.fileno()).st_ino:
+                        return member
+                except FileNotFoundError:
+                    pass
+            member.close()
+            time.sleep(0.001)
+        raise OSError(errno.EAGAIN, f"could not register in {self._dir}")
 
     def _reopen_if_removed(self) -> None:
         """Open the files again if someone removed them (a /tmp cleaner, a user): services
         that open the new files would otherwise not see our locks. Called holding none."""
         try:
-            current = os.stat(self._dir / "seat-0").st_ino
+            current: int | None = os.stat(self._dir / "seat-0").st_ino
         except FileNotFoundError:
             current = None
         if current == os.fstat(self._seat_files[0].fileno()).st_ino:
             return
         log.warning("the CPU folder %s was removed: opening it again", self._dir)
-        for file in [*self._seat_files, *self._core_files, self._member]:
-            file.close()
+        old = [*self._seat_files, *self._core_files, self._member]
         self._seat_files, self._core_files = self._open_files()
         self._member = self._register()
-
-    def _open(self, name: str) -> IO[bytes]:
-        return open(self._dir / name, "a+b")  # noqa: SIM115  (held open for the service's life)
-
-    def _register(self) -> IO[bytes]:
-        """Hold this process's member file locked (retry if a meter removed it meanwhile)."""
-        path = self._dir / f"member-{os.getpid()}"
-        while True:
-            member = self._open(path.name)
-            fcntl.flock(member, fcntl.LOCK_EX)
-            try:
-                if os.stat(path).st_ino == os.fstat(member.fileno()).st_ino:
-                    return member
-            except FileNotFoundError:
-                pass
-            member.close()
+        for file in old:
+            file.close()
 
     # ------------------------------------------------------------------ any thread
     @property
@@ -262,44 +297,59 @@ class CpuBudget:
 
     def members(self) -> list[int]:
         """Process ids of the other live RusChat services (stale registrations removed)."""
+        try:
+            entries = list(os.scandir(self._dir))
+        except FileNotFoundError:
+            return []
         pids = []
-        for entry in os.scandir(self._dir):
+        for entry in entries:
             if not entry.name.startswith("member-"):
                 continue
             try:
-                pid = int(entry.name.removeprefix("member-"))
-            except ValueError:
+                pid = int(entry.name.split("-")[1])
+                fd = os.open(entry.path, os.O_RDONLY)
+            except (ValueError, IndexError, FileNotFoundError):
                 continue
-            if pid == os.getpid():
-                continue
-            with open(entry.path, "a+b") as member:
-                if _is_locked(member):
-                    pids.append(pid)
-                else:  # its process is gone
+            try:
+                if not _try_lock(fd):
+                    if pid != os.getpid():
+                        pids.append(pid)
+                else:  # nobody holds it: its process is gone; remove it while we hold it
                     Path(entry.path).unlink(missing_ok=True)
+            finally:
+                os.close(fd)
         return pids
+
+    def others_generating(self) -> list[int]:
+        """Seats held by other services: they generate now."""
+        return [i for i, f in enumerate(self._seat_files) if i != self._seat and _is_locked(f)]
 
     # ------------------------------------------------------------------ worker thread
     def acquire(self) -> Grant:
         """How many threads to run the next step with; takes or gives back cores to match."""
         if self._seat is None:
             self._seat = self._take_seat()
-        share, sharing = self._share()
-        free = self.cores - self._foreign
-        target = max(1, min(self.max_threads, share, free))
+        others = self.others_generating()
+        services = len(others) + 1
+        rank = sorted([*others, self._seat]).index(self._seat) if self._seat is not None else services - 1
+        free = max(1, self.cores - self._foreign)
+        share, share_unloaded = _split(free, services, rank), _split(self.cores, services, rank)
+        target = min(self.max_threads, share)
         if target >= min(self.max_threads, self.cores):
             reason = ALONE
-        elif sharing and share <= free:
-            reason = SHARING
-        else:
+        elif share < share_unloaded:
             reason = FOREIGN_LOAD
+        else:
+            reason = SHARING
         while len(self._held) > target:
             _unlock(self._core_files[self._held.pop()])
-        if len(self._held) < target:
-            self._take_cores(target)
-        if not self._held:
+        self._take_cores(target)
+        if not self._held and self._seat is not None and services <= self._n_core_files and not self._waited:
+            self._waited = True
             self._wait_for_core(target)
-        self._grant = Grant(max(1, len(self._held)), reason if len(self._held) >= target else SHARING)
+        if len(self._held) < target:
+            reason = SHARING  # the others hold the rest until their next step
+        self._grant = Grant(max(1, len(self._held)), reason)
         return self._grant
 
     def release(self) -> Grant:
@@ -310,6 +360,7 @@ class CpuBudget:
         if self._seat is not None:
             _unlock(self._seat_files[self._seat])
             self._seat = None
+        self._waited = False
         self._grant = Grant(0, IDLE)
         return self._grant
 
@@ -333,20 +384,6 @@ class CpuBudget:
             self._warned_unseated = True
         return None
 
-    def others_generating(self) -> list[int]:
-        """Seats held by other services: they generate now."""
-        return [i for i, f in enumerate(self._seat_files) if i != self._seat and _is_locked(f)]
-
-    def _share(self) -> tuple[int, bool]:
-        """This service's equal share of the cores among the services generating now."""
-        others = self.others_generating()
-        if self._seat is None:
-            return 1, True
-        active = sorted([*others, self._seat])
-        rank = active.index(self._seat)
-        base, extra = divmod(self.cores, len(active))
-        return max(1, base + (1 if rank < extra else 0)), bool(others)
-
     def _take_cores(self, target: int) -> None:
         for index, file in enumerate(self._core_files):
             if len(self._held) >= target:
@@ -357,23 +394,27 @@ class CpuBudget:
     def _wait_for_core(self, target: int) -> None:
         """Others hold every core: they give some back at their next step."""
         deadline = time.monotonic() + WAIT_FOR_CORE_SECONDS
-        while time.monotonic() < deadline and not self._closed.is_set():
+        while time.monotonic() < deadline:
             time.sleep(0.001)
             self._take_cores(target)
             if self._held:
                 return
-        log.warning("no core came free within %.0f s: running one thread anyway", WAIT_FOR_CORE_SECONDS)
+        log.info("no core came free within %.1f s: running one thread meanwhile", WAIT_FOR_CORE_SECONDS)
 
     # ------------------------------------------------------------------ meter thread
     def _sample_loop(self) -> None:
-        self._meter.sample()
+        failing = False
         while not self._closed.wait(self._sample_seconds):
             try:
                 foreign = self._meter.sample()
-            except (OSError, ValueError):  # /proc changed shape: stop measuring, keep serving
-                log.exception("measuring the CPU load failed; foreign load is ignored from now on")
+            except Exception:  # the meter must never stop the service; it tries again
+                if not failing:
+                    log.exception("measuring the CPU load failed; ignoring foreign load until it works")
+                failing = True
+                self._recent.clear()
                 self._foreign = 0
-                return
+                continue
+            failing = False
             if foreign is not None:
                 self.note_foreign(foreign)
 

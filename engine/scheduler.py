@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
-from engine.cpu import Budget, Grant
+from engine.cpu import Budget, FixedBudget, Grant
 from engine.inference import Engine, Prompt, PromptTooLong
 from shared.schemas import GenerationParams, Timings, Usage
 
@@ -195,15 +195,35 @@ class Scheduler:
                 self._admit()
             self._drop_cancelled()
             if self._running:
-                self._use(self.budget.acquire())
+                self._share_cpu(acquire=True)
                 self._step()
             if not self._running:
-                self._use(self.budget.release())
+                self._share_cpu(acquire=False)
         for job in list(self._running):
             self._end(job, "cancelled")
         for job in self._waiting:
             self._finish(job, Finished("", "cancelled", Usage(), Timings()))
-        self.budget.close()
+        try:
+            self.budget.close()
+        except Exception:
+            log.exception("closing the CPU budget failed (its locks go with the process)")
+
+    def _share_cpu(self, acquire: bool) -> None:
+        """Take the threads the CPU budget grants for the next step, or give them back.
+
+        If sharing fails (a lock error, a folder gone bad) the service goes on unshared with
+        its full thread count rather than stop generating."""
+        try:
+            grant = self.budget.acquire() if acquire else self.budget.release()
+        except Exception:
+            log.exception("the CPU budget failed: running %d threads, unshared, from now on", self.budget.max_threads)
+            broken, self.budget = self.budget, FixedBudget(self.budget.max_threads)
+            try:
+                broken.close()
+            except Exception:
+                log.exception("closing the failed CPU budget failed too (its locks go with the process)")
+            grant = self.budget.acquire() if acquire else self.budget.release()
+        self._use(grant)
 
     def _use(self, grant: Grant) -> None:
         """Run the engine's next steps on the granted threads; tell watchers of a change."""

@@ -133,9 +133,9 @@ def config_from_args(
     )
     parser.add_argument(
         "--cpu-dir",
-        default=_env(environ, prefix, "CPU_DIR") or environ.get("RUSCHAT_CPU_DIR") or str(default_directory(environ)),
-        help="folder where this machine's RusChat services share the cores; 'off' never to share "
-        "(default: a private folder per user, the same for every service)",
+        default=_env(environ, prefix, "CPU_DIR") or environ.get("RUSCHAT_CPU_DIR") or str(default_directory()),
+        help="local folder where this machine's RusChat services share the cores; 'off' never to "
+        "share (default: /tmp/ruschat-cpu-<uid>, the same for every service of the user)",
     )
     parser.add_argument("--max-queue", type=int, default=int(_env(environ, prefix, "MAX_QUEUE") or 8))
     parser.add_argument(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -93,15 +93,6 @@ def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -
         raise SchemaError(f"'{key}' must be an integer", field=key)
     if not low <= value <= high:
         raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
-    return value
-
-
-def _choice(data: Mapping[str, Any], key: str, default: str, choices: Sequence[str]) -> str:
-    value = _str(data, key, optional=True)
-    if value is None:
-        return default
-    if value not in choices:
-        raise SchemaError(f"'{key}' must be one of {', '.join(choices)}", field=key)
     return value
 
 
@@ -525,7 +516,7 @@ class ServiceInfo:
     max_threads: int = 0
     """The most it will use (``--threads``)."""
     threads_reason: str = "idle"
-    """One of THREAD_REASONS."""
+    """One of THREAD_REASONS (others are passed through: a newer service may add one)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -550,7 +541,8 @@ class ServiceInfo:
             slots=_int(data, "slots", 1, 1, 10**4),
             threads=_int(data, "threads", 0, 0, 10**4),
             max_threads=_int(data, "max_threads", 0, 0, 10**4),
-            threads_reason=_choice(data, "threads_reason", "idle", THREAD_REASONS),
+            # A reason a newer service adds must not make the page think it is down.
+            threads_reason=_str(data, "threads_reason", optional=True) or "idle",
         )
 
 

@@ -1,4 +1,5 @@
-"""A scripted engine for unit tests: no model, deterministic pieces, records its calls."""
+"""A scripted engine for unit tests (no model, deterministic pieces, records its calls),
+and helpers to drive scheduler jobs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from engine.inference import Prompt, PromptTooLong, Step, answer_budget
+from engine.scheduler import Finished, Job, Token
 from shared.schemas import GenerationParams
 
 
@@ -78,3 +80,18 @@ class FakeEngine:
 
     def set_threads(self, threads: int) -> None:
         self.threads.append(threads)
+
+
+def run_to_end(job: Job) -> tuple[list[str], Finished]:
+    tokens = []
+    while True:
+        event = job.next_event(timeout=10)
+        assert event is not None, "the job produced nothing for 10 s"
+        if isinstance(event, Token):
+            tokens.append(event.text)
+        if isinstance(event, Finished):
+            return tokens, event
+
+
+def job() -> Job:
+    return Job(prompt=Prompt(tokens=(1, 2, 3)), params=GenerationParams(max_tokens=50))

@@ -16,10 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from engine.cpu import ALONE, FOREIGN_LOAD, IDLE, RECOVERY_SAMPLES, SHARING, CpuBudget, Grant, LoadMeter
+from engine.cpu import (
+    ALONE,
+    FOREIGN_LOAD,
+    IDLE,
+    RECOVERY_SAMPLES,
+    SHARING,
+    CpuBudget,
+    FixedBudget,
+    Grant,
+    LoadMeter,
+    usable_cores,
+)
 from engine.scheduler import Scheduler
-from tests.fakes import FakeEngine
-from tests.unit.test_scheduler import job, run_to_end
+from tests.fakes import FakeEngine, job, run_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -62,7 +72,11 @@ class NoMeter:
 budget = CpuBudget(Path(sys.argv[1]), int(sys.argv[2]), cores=int(sys.argv[3]), meter=NoMeter())
 print("ready", flush=True)
 for command in sys.stdin:
-    grant = budget.acquire() if command.strip() == "acquire" else budget.release()
+    name, *arguments = command.split()
+    if name == "foreign":
+        budget.note_foreign(float(arguments[0]))
+        continue
+    grant = budget.acquire() if name == "acquire" else budget.release()
     print(grant.threads, grant.reason, flush=True)
 """
 
@@ -209,6 +223,40 @@ def test_a_little_foreign_load_is_ignored_and_a_busy_machine_still_gets_one_thre
     assert mine.acquire() == Grant(1, FOREIGN_LOAD)
 
 
+def test_two_budgets_of_one_process_share_too(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr("engine.cpu.WAIT_FOR_CORE_SECONDS", 0.05)
+    first, second = budget(tmp_path), budget(tmp_path)  # registering does not wait for the other
+    assert first.acquire() == Grant(4, ALONE)
+    assert second.acquire() == Grant(1, SHARING)  # the first holds every core until its next step
+    assert first.acquire() == Grant(2, SHARING)
+    assert second.acquire() == Grant(2, SHARING)
+
+
+def test_foreign_load_is_split_among_the_services_too(tmp_path: Path, other: OtherService):
+    mine = budget(tmp_path)
+    share_with(mine, other)
+    mine.note_foreign(2.0)
+    other.send("foreign 2.0")
+    # Two cores left for two services: one thread each, not two each on two cores.
+    assert mine.acquire() == Grant(1, FOREIGN_LOAD)
+    assert other.acquire() == Grant(1, FOREIGN_LOAD)
+
+
+def test_a_newcomer_waits_for_a_core_once_per_busy_period(tmp_path: Path, other: OtherService, monkeypatch):
+    waits = []
+    monkeypatch.setattr("engine.cpu.WAIT_FOR_CORE_SECONDS", 0.05)
+    mine = budget(tmp_path)
+    original = mine._wait_for_core
+    monkeypatch.setattr(mine, "_wait_for_core", lambda target: waits.append(target) or original(target))
+    assert other.acquire() == Grant(4, ALONE)  # holds every core and never steps again
+    for _ in range(5):
+        assert mine.acquire() == Grant(1, SHARING)  # one thread meanwhile, unlocked
+    assert len(waits) == 1
+    mine.release()
+    mine.acquire()
+    assert len(waits) == 2
+
+
 def test_a_removed_folder_is_opened_again_when_generation_starts(tmp_path: Path):
     folder = tmp_path / "cpu"
     mine = budget(folder)
@@ -229,6 +277,15 @@ def test_a_directory_of_another_kind_is_refused(tmp_path: Path):
         budget(tmp_path / "link")
 
 
+def test_usable_cores_respects_a_cgroup_quota(tmp_path: Path):
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")
+    assert usable_cores(quota) == 1
+    quota.write_text("max 100000\n")
+    assert usable_cores(quota) == len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path / "missing") == len(os.sched_getaffinity(0))
+
+
 # --------------------------------------------------------------------------- the meter
 
 
@@ -242,27 +299,59 @@ def write_proc(proc: Path, busy: int, members: dict[int, int]) -> None:
         (proc / str(pid) / "stat").write_text(f"{pid} (python (x) y) {' '.join(fields)}\n")
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
 def test_meter_counts_only_what_no_ruschat_service_used(tmp_path: Path):
-    other = 4242
+    other, clock = 4242, Clock()
     write_proc(tmp_path, busy=0, members={os.getpid(): 0, other: 0})
-    meter = LoadMeter({0, 1}, lambda: [other], proc=tmp_path)
+    meter = LoadMeter({0, 1}, lambda: [other], proc=tmp_path, clock=clock)
     assert meter.sample() is None  # the first sample is the baseline
-    time.sleep(0.2)
-    # Both CPUs busy for 0.2 s = 2 x 20 ticks at 100 ticks/s; the services used 20 of them.
-    tick = os.sysconf("SC_CLK_TCK")
-    write_proc(tmp_path, busy=int(0.2 * tick), members={os.getpid(): int(0.1 * tick), other: int(0.1 * tick)})
-    foreign = meter.sample()
-    assert foreign is not None and 0.7 < foreign < 1.05
+    # Both CPUs busy for 0.2 s; the two services used 0.1 s each: one core's worth is foreign.
+    clock.now += 0.2
+    write_proc(tmp_path, busy=int(0.2 * TICK), members={os.getpid(): int(0.1 * TICK), other: int(0.1 * TICK)})
+    assert meter.sample() == pytest.approx(1.0, abs=0.1)
 
 
 def test_meter_ignores_cpus_outside_the_affinity(tmp_path: Path):
+    clock = Clock()
     write_proc(tmp_path, busy=0, members={os.getpid(): 0})
-    meter = LoadMeter({0}, lambda: [], proc=tmp_path)
+    meter = LoadMeter({0}, lambda: [], proc=tmp_path, clock=clock)
     meter.sample()
-    time.sleep(0.1)
-    write_proc(tmp_path, busy=int(0.1 * os.sysconf("SC_CLK_TCK")), members={os.getpid(): 0})
-    foreign = meter.sample()
-    assert foreign is not None and 0.6 < foreign < 1.3  # one busy CPU, not two
+    clock.now += 0.1
+    write_proc(tmp_path, busy=int(0.1 * TICK), members={os.getpid(): 0})
+    assert meter.sample() == pytest.approx(1.0, abs=0.1)  # one busy CPU, not two
+
+
+def test_meter_skips_the_sample_in_which_a_service_ended(tmp_path: Path):
+    other, clock, members = 4242, Clock(), [4242]
+    write_proc(tmp_path, busy=0, members={os.getpid(): 0, other: 0})
+    meter = LoadMeter({0, 1}, lambda: members, proc=tmp_path, clock=clock)
+    meter.sample()
+    clock.now += 0.2
+    write_proc(tmp_path, busy=int(0.2 * TICK), members={os.getpid(): 0})
+    shutil.rmtree(tmp_path / str(other))
+    members.clear()
+    assert meter.sample() is None  # its CPU time this sample is unknown, not foreign
+    clock.now += 0.2
+    write_proc(tmp_path, busy=int(0.2 * TICK), members={os.getpid(): 0})
+    assert meter.sample() == pytest.approx(0.0, abs=0.05)
+
+
+def test_meter_survives_odd_process_names(tmp_path: Path):
+    write_proc(tmp_path, busy=0, members={os.getpid(): 7})
+    (tmp_path / "4243").mkdir()
+    (tmp_path / "4243" / "stat").write_text("4243 (a) b) R 1")  # cut short
+    meter = LoadMeter({0, 1}, lambda: [4243], proc=tmp_path, clock=Clock())
+    assert meter.sample() is None  # a baseline, no exception
 
 
 @pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc")
@@ -326,3 +415,26 @@ def test_a_service_that_cannot_use_the_folder_still_serves_unshared(tmp_path: Pa
         assert isinstance(shared, CpuBudget) and shared.acquire() == Grant(1, ALONE)
     finally:
         shared.close()
+
+
+class BrokenBudget(FixedBudget):
+    """Fails the way a lock on a vanished or foreign folder would."""
+
+    def acquire(self) -> Grant:
+        raise PermissionError("the folder is not ours any more")
+
+
+def test_a_failing_budget_does_not_stop_generation():
+    engine = FakeEngine(pieces=["a", "b"])
+    scheduler = Scheduler(engine, max_queue=2, budget=BrokenBudget(3))
+    scheduler.start()
+    try:
+        first = job()
+        scheduler.submit(first)
+        assert run_to_end(first)[1].finish_reason == "stop"
+        assert engine.threads == [3]  # unshared, with every thread it may use
+        second = job()
+        scheduler.submit(second)
+        assert run_to_end(second)[1].finish_reason == "stop"
+    finally:
+        scheduler.stop()

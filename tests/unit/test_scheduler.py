@@ -6,25 +6,8 @@ from contextlib import contextmanager
 import pytest
 
 from engine.cpu import FixedBudget
-from engine.inference import Prompt
-from engine.scheduler import Finished, Job, QueueFull, Scheduler, Started, Token
-from shared.schemas import GenerationParams
-from tests.fakes import FakeEngine
-
-
-def run_to_end(job: Job) -> tuple[list[str], Finished]:
-    tokens = []
-    while True:
-        event = job.next_event(timeout=10)
-        assert event is not None, "the job produced nothing for 10 s"
-        if isinstance(event, Token):
-            tokens.append(event.text)
-        if isinstance(event, Finished):
-            return tokens, event
-
-
-def job() -> Job:
-    return Job(prompt=Prompt(tokens=(1, 2, 3)), params=GenerationParams(max_tokens=50))
+from engine.scheduler import QueueFull, Scheduler, Started, Token
+from tests.fakes import FakeEngine, job, run_to_end
 
 
 @contextmanager

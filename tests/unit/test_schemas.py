@@ -161,7 +161,8 @@ def test_service_info_round_trips_and_validates_state():
     with pytest.raises(SchemaError):
         ServiceInfo.from_dict({**info.to_dict(), "state": "sleeping"})
     with pytest.raises(SchemaError):
-        ServiceInfo.from_dict({**info.to_dict(), "threads_reason": "tired"})
+        ServiceInfo.from_dict({**info.to_dict(), "threads_reason": 3})
+    assert ServiceInfo.from_dict({**info.to_dict(), "threads_reason": "new"}).threads_reason == "new"
     older = {k: v for k, v in info.to_dict().items() if k not in ("threads", "max_threads", "threads_reason")}
     assert ServiceInfo.from_dict(older).threads_reason == "idle"  # a service of the previous release
 
