@@ -110,7 +110,7 @@ def chat(
 
 def settle() -> None:
     """Wait until the services' CPU meters no longer count the load we made a moment ago."""
-    time.sleep(SAMPLE_SECONDS * (RECOVERY_SAMPLES + 2))
+    time.sleep(SAMPLE_SECONDS * (RECOVERY_SAMPLES + 3))
 
 
 def percentile(values: list[float], q: float) -> float:
