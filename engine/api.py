@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from engine.context import Service, current
 from engine.errors import ApiError
-from engine.inference import Prompt, PromptTooLong
+from engine.inference import CannotContinue, Prompt, PromptTooLong
 from engine.scheduler import Finished, Job, QueueFull
 from engine.storage import ConflictError
 from engine.streaming import event_stream, relay
@@ -29,11 +29,13 @@ def read_json() -> Any:
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
 
 
-def prepare(service: Service, messages: Sequence[dict[str, str]]) -> Prompt:
+def prepare(service: Service, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
     try:
-        return service.engine.prepare(messages)
+        return service.engine.prepare(messages, continue_last)
     except PromptTooLong as error:
         raise ApiError(422, "context_length_exceeded", str(error)) from None
+    except CannotContinue as error:
+        raise ApiError(422, "cannot_continue", str(error)) from None
 
 
 def submit(service: Service, job: Job, on_accept: Callable[[], None] | None = None) -> None:
@@ -95,21 +97,28 @@ def delete_session(session_id: str) -> Response:
 
 @bp.post("/api/chat")
 def chat() -> Response:
-    """Stream an answer to the conversation and store both the question and the answer."""
+    """Stream an answer to the branch and store both the question and the answer.
+
+    The question is stored under the message before it and the answer under the
+    question, so regenerated answers and edited questions become siblings; with
+    ``continue`` the stored answer grows instead."""
     service = current()
     chat_request = ChatRequest.from_dict(read_json(), service.config.limits)
+    if chat_request.continue_answer:
+        return continue_answer(service, chat_request)
     conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages]
     if chat_request.system:
         conversation.insert(0, {"role": "system", "content": chat_request.system})
     prompt = prepare(service, conversation)
 
+    question = chat_request.messages[-1]
     answer_id = new_id()
     answer_created: list[float] = []
 
     def store_question() -> None:
         # Before generation can start: the user's words are safe even if we crash.
         opening = next(m.content for m in chat_request.messages if m.role == "user")
-        service.store.add_user_message(chat_request.session_id, chat_request.messages[-1], opening)
+        service.store.add_user_message(chat_request.session_id, question, opening, chat_request.parent_id)
         answer_created.append(time.time())
 
     def store_answer(result: Finished) -> None:
@@ -124,11 +133,19 @@ def chat() -> Response:
                 service=service.config.service,
                 finish_reason=result.finish_reason,
                 error=result.error,
+                parent_id=question.id,
             )
         )
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_answer)
-    submit(service, job, on_accept=store_question)
+    return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question)
+
+
+def stream_answer(
+    service: Service, job: Job, answer_id: str, session_id: str, on_accept: Callable[[], None] | None = None
+) -> Response:
+    """Queue the job and stream its answer as SSE, naming the stored message it becomes."""
+    submit(service, job, on_accept=on_accept)
     return event_stream(
         relay(
             job,
@@ -137,6 +154,25 @@ def chat() -> Response:
             heartbeat=service.config.heartbeat_seconds,
             status_events=True,
             message_id=answer_id,
-            session_id=chat_request.session_id,
+            session_id=session_id,
         )
     )
+
+
+def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
+    """Resume a stored answer (cut at the length limit, stopped, interrupted) in place."""
+    answer = service.store.get_message(chat_request.session_id, chat_request.messages[-1].id)
+    if answer is None or answer.role != "assistant":
+        raise ApiError(404, "message_not_found", "no such answer in this chat on this service")
+    # The stored text is the truth: the model resumes exactly what the user sees.
+    conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages[:-1]]
+    conversation.append({"role": "assistant", "content": answer.content})
+    if chat_request.system:
+        conversation.insert(0, {"role": "system", "content": chat_request.system})
+    prompt = prepare(service, conversation, continue_last=True)
+
+    def store_more(result: Finished) -> None:
+        service.store.extend_answer(answer.id, result.text, result.finish_reason, result.error)
+
+    job = Job(prompt=prompt, params=chat_request.params, on_finish=store_more)
+    return stream_answer(service, job, answer.id, chat_request.session_id)

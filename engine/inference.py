@@ -68,6 +68,14 @@ class PromptTooLong(Exception):
         self.context_size = context_size
 
 
+class CannotContinue(Exception):
+    """The chat template does not show the answer to continue (it drops or rewrites it)."""
+
+
+CONTINUE_MARK = "\u2063ruschat-continue\u2063"
+"""Put after an answer's text to find where, in the formatted prompt, that text ends."""
+
+
 class Engine(Protocol):
     """What the scheduler needs from a model."""
 
@@ -78,8 +86,11 @@ class Engine(Protocol):
     slots: int
     """Chats that can generate at the same time."""
 
-    def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
-        """Format and tokenize; raise PromptTooLong when it cannot fit the context."""
+    def prepare(self, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
+        """Format and tokenize; raise PromptTooLong when it cannot fit the context.
+
+        ``continue_last``: the last message is an unfinished answer to resume, not one to
+        answer (the prompt ends inside it; CannotContinue if the template hides it)."""
 
     def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
         """Give the chat ``key`` a free slot; return how many prompt tokens it already holds."""
@@ -195,19 +206,28 @@ class LlamaEngine:
         if template is None:
             raise ValueError(f"{model_path} has no chat template and the service configures none")
         eos, bos = self._model.token_eos(), self._model.token_bos()
-        self._formatter = Jinja2ChatFormatter(
-            template=template,
-            eos_token=self._model.token_get_text(eos) if eos != -1 else "",
-            bos_token=self._model.token_get_text(bos) if bos != -1 else "",
+        eos_text = self._model.token_get_text(eos) if eos != -1 else ""
+        bos_text = self._model.token_get_text(bos) if bos != -1 else ""
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos_text, bos_token=bos_text)
+        # For continuing an answer: the prompt ends inside it, so no new answer is opened.
+        self._continuer = Jinja2ChatFormatter(
+            template=template, eos_token=eos_text, bos_token=bos_text, add_generation_prompt=False
         )
 
     # ------------------------------------------------------------------ request threads
-    def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
+    def prepare(self, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
         # Plain dicts with role and content are what its TypedDicts describe.
-        formatted = self._formatter(messages=list(messages))  # type: ignore[arg-type]
-        tokens = self._model.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
+        if continue_last:
+            *before, last = messages
+            marked = [*before, {**last, "content": last["content"] + CONTINUE_MARK}]
+            formatted = self._continuer(messages=marked)  # type: ignore[arg-type]
+            if CONTINUE_MARK not in formatted.prompt:
+                raise CannotContinue("this model's chat template does not show the answer to continue")
+            text = formatted.prompt.split(CONTINUE_MARK)[0]
+        else:
+            formatted = self._formatter(messages=list(messages))  # type: ignore[arg-type]
+            text = formatted.prompt
+        tokens = self._model.tokenize(text.encode("utf-8"), add_bos=not formatted.added_special, special=True)
         prompt = Prompt(tokens=tuple(tokens))
         if prompt.n_tokens > self.context_size - MIN_ANSWER_TOKENS:
             raise PromptTooLong(prompt.n_tokens, self.context_size)

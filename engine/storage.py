@@ -20,11 +20,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
+    case,
     create_engine,
     delete,
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection
@@ -56,6 +59,7 @@ class MessageRow(Base):
     service: Mapped[str | None] = mapped_column(String(64), nullable=True)
     finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 # --------------------------------------------------------------------------- migrations
@@ -94,7 +98,36 @@ def m002_sessions_updated_index(conn: Connection) -> None:
     Index("ix_sessions_updated", Table("sessions", MetaData(), autoload_with=conn).c.updated_at).create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [m001_initial, m002_sessions_updated_index]
+_QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
+"""Sorts a question before its answer when a coarse clock gave both one timestamp."""
+
+
+def m003_message_tree(conn: Connection) -> None:
+    """Chats become trees: each message names its parent; existing chats become chains
+    (each message follows the one before it, a question before its answer)."""
+    conn.execute(text("ALTER TABLE messages ADD COLUMN parent_id VARCHAR(36)"))
+    messages = Table("messages", MetaData(), autoload_with=conn)
+    Index("ix_messages_parent", messages.c.parent_id).create(conn)
+    ordered = conn.execute(
+        select(messages.c.id, messages.c.session_id).order_by(
+            messages.c.session_id,
+            messages.c.created_at,
+            case((messages.c.role == "user", 0), else_=1),
+            messages.c.id,
+        )
+    )
+    links, previous = [], (None, None)
+    for message_id, session_id in ordered:
+        if previous[1] == session_id:
+            links.append({"mid": message_id, "pid": previous[0]})
+        previous = (message_id, session_id)
+    if links:
+        conn.execute(
+            update(messages).where(messages.c.id == bindparam("mid")).values(parent_id=bindparam("pid")), links
+        )
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [m001_initial, m002_sessions_updated_index, m003_message_tree]
 
 _migrations_table = Table(
     "migrations", MetaData(), Column("name", String(100), primary_key=True), Column("applied_at", Float, nullable=False)
@@ -127,7 +160,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class ConflictError(Exception):
-    """A message id already belongs to another session."""
+    """A message id is taken: by another session, or by another message of this one."""
 
 
 def _title_from(content: str, limit: int = 60) -> str:
@@ -152,11 +185,19 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def add_user_message(self, session_id: str, message: ChatMessage, first_question: str | None = None) -> Message:
-        """Store the new user message, creating its session on first use. Idempotent.
+    def add_user_message(
+        self,
+        session_id: str,
+        message: ChatMessage,
+        first_question: str | None = None,
+        parent_id: str | None = None,
+    ) -> Message:
+        """Store the new user message under ``parent_id``, creating its session on first use.
 
-        A new session is titled after ``first_question``, the chat's opening message:
-        a service that joins a chat midway (model switch) titles it as the other did.
+        Storing the same question again is a no-op (an answer is being regenerated); the
+        same id with other text or another role is a conflict. A new session is titled
+        after ``first_question``, the chat's opening message: a service that joins a chat
+        midway (model switch) titles it as the other did.
         """
         now = time.time()
         with self._session.begin() as db:
@@ -169,9 +210,16 @@ class Store:
             if existing is not None:
                 if existing.session_id != session_id:
                     raise ConflictError(f"message {message.id} belongs to another session")
+                if existing.role != message.role or existing.content != message.content:
+                    raise ConflictError(f"message {message.id} is stored with other content")
                 return _message(existing)
             row = MessageRow(
-                id=message.id, session_id=session_id, role=message.role, content=message.content, created_at=now
+                id=message.id,
+                session_id=session_id,
+                role=message.role,
+                content=message.content,
+                created_at=now,
+                parent_id=parent_id,
             )
             db.add(row)
             session.updated_at = now
@@ -182,6 +230,21 @@ class Store:
         with self._session.begin() as db:
             db.add(MessageRow(**asdict(message)))
             db.execute(update(SessionRow).where(SessionRow.id == message.session_id).values(updated_at=time.time()))
+
+    def get_message(self, session_id: str, message_id: str) -> Message | None:
+        with self._session() as db:
+            row = db.get(MessageRow, message_id)
+            return _message(row) if row is not None and row.session_id == session_id else None
+
+    def extend_answer(self, message_id: str, more: str, finish_reason: str, error: str | None) -> None:
+        """Append a continuation to a stored answer and record how it ends now."""
+        with self._session.begin() as db:
+            row = db.get(MessageRow, message_id)
+            if row is None:  # deleted with its chat meanwhile: nothing to extend
+                return
+            row.content += more
+            row.finish_reason, row.error = finish_reason, error
+            db.execute(update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=time.time()))
 
     def list_sessions(self) -> list[Session]:
         counts = select(MessageRow.session_id, func.count().label("n")).group_by(MessageRow.session_id).subquery()
@@ -201,7 +264,7 @@ class Store:
             messages = db.scalars(
                 select(MessageRow)
                 .where(MessageRow.session_id == session_id)
-                .order_by(MessageRow.created_at, MessageRow.id)
+                .order_by(MessageRow.created_at, _QUESTION_FIRST, MessageRow.id)
             ).all()
             return _session(row, len(messages), tuple(_message(m) for m in messages))
 

@@ -146,6 +146,9 @@ class Message:
     service: str | None = None
     finish_reason: str | None = None
     error: str | None = None
+    parent_id: str | None = None
+    """The message this one follows (an answer: its question); None for a chat's first.
+    A chat is a tree: regenerated answers and edited questions are siblings."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -169,6 +172,7 @@ class Message:
             service=_str(data, "service", optional=True),
             finish_reason=finish,
             error=_str(data, "error", optional=True),
+            parent_id=None if data.get("parent_id") is None else check_uuid(data.get("parent_id"), "parent_id"),
         )
 
 
@@ -260,19 +264,33 @@ def _messages(data: Mapping[str, Any], limits: Limits) -> tuple[ChatMessage, ...
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """Body of ``POST /api/chat``: the conversation so far, the last message the new one."""
+    """Body of ``POST /api/chat``: the branch of the chat being answered, root first.
+
+    Each message follows the one before it. The last is the question to answer: a new
+    one, or one already stored (the answer is regenerated, as a sibling of the earlier
+    ones). With ``"continue": true`` the last is a stored answer to resume instead."""
 
     session_id: str
     messages: tuple[ChatMessage, ...]
     params: GenerationParams = field(default_factory=GenerationParams)
     system: str | None = None
+    continue_answer: bool = False
+
+    @property
+    def parent_id(self) -> str | None:
+        """The parent of the last message: the one before it in the branch."""
+        return self.messages[-2].id if len(self.messages) > 1 else None
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatRequest:
         data = _mapping(data, "body")
         messages = _messages(data, limits)
-        if messages[-1].role != "user":
-            raise SchemaError("the last message must have role 'user'", field="messages")
+        continue_answer = data.get("continue", False)
+        if not isinstance(continue_answer, bool):
+            raise SchemaError("'continue' must be a boolean", field="continue")
+        wanted = "assistant" if continue_answer else "user"
+        if messages[-1].role != wanted:
+            raise SchemaError(f"the last message must have role '{wanted}'", field="messages")
         ids = [m.id for m in messages]
         if len(set(ids)) != len(ids):
             raise SchemaError("message ids must be unique", field="messages")
@@ -281,6 +299,7 @@ class ChatRequest:
             messages=messages,
             params=GenerationParams.from_dict(data, limits),
             system=_str(data, "system", optional=True, max_chars=limits.max_message_chars),
+            continue_answer=continue_answer,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -291,6 +310,8 @@ class ChatRequest:
         }
         if self.system is not None:
             data["system"] = self.system
+        if self.continue_answer:
+            data["continue"] = True
         return data
 
 
@@ -556,12 +577,49 @@ def _message_order(message: Message) -> tuple[float, int, str]:
 
 
 def merge_messages(*lists: Iterable[Message]) -> list[Message]:
-    """Messages of one chat from several services: one per id, in time order."""
+    """Messages of one chat from several services: one per id, in time order.
+
+    The chat's tree is the union: each message names its parent, whichever service
+    stored that parent."""
     by_id: dict[str, Message] = {}
     for messages in lists:
         for message in messages:
             by_id.setdefault(message.id, message)
     return sorted(by_id.values(), key=_message_order)
+
+
+def children(messages: Iterable[Message]) -> dict[str | None, list[Message]]:
+    """Each message's children (``None``: the chat's first messages), oldest first."""
+    tree: dict[str | None, list[Message]] = {}
+    for message in sorted(messages, key=_message_order):
+        tree.setdefault(message.parent_id, []).append(message)
+    return tree
+
+
+def branch(messages: Iterable[Message], chosen: Mapping[str | None, str] | None = None) -> list[Message]:
+    """The conversation shown: from the root, at each fork the child in ``chosen`` (keyed
+    by parent id, ``None`` for the roots), else the newest one."""
+    tree = children(messages)
+    chosen = chosen or {}
+    path: list[Message] = []
+    parent: str | None = None
+    while tree.get(parent):
+        options = tree[parent]
+        pick = next((m for m in options if m.id == chosen.get(parent)), options[-1])
+        path.append(pick)
+        parent = pick.id
+    return path
+
+
+def path_to(messages: Iterable[Message], message_id: str) -> list[Message]:
+    """From the chat's root to ``message_id``: what the model sees when answering it."""
+    by_id = {m.id: m for m in messages}
+    path: list[Message] = []
+    current = by_id.get(message_id)
+    while current is not None and len(path) <= len(by_id):
+        path.append(current)
+        current = by_id.get(current.parent_id) if current.parent_id else None
+    return path[::-1]
 
 
 def merge_sessions(*lists: Iterable[Session]) -> list[Session]:

@@ -38,12 +38,15 @@ class FakeEngine:
         self.prompts: list[list[dict[str, str]]] = []
         self.started: list[Hashable] = []
         self.fail_with: Exception | None = None
+        self.continued: list[bool] = []
+        """Whether each prepared conversation ends in an answer to continue."""
         self.threads: list[int] = []
         """Every thread count the scheduler set, in order."""
         self._chats: dict[Hashable, _Chat] = {}
 
-    def prepare(self, messages: Sequence[dict[str, str]]) -> Prompt:
+    def prepare(self, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
         self.prompts.append([dict(m) for m in messages])
+        self.continued.append(continue_last)
         words = " ".join(m["content"] for m in messages).split()
         prompt = Prompt(tokens=tuple(range(len(words) + 2 * len(messages))))
         if prompt.n_tokens > self.context_size - 16:

@@ -255,3 +255,88 @@ def test_first_chunk_names_the_answer_and_status_events_follow_the_queue(client:
     assert first["ruschat"]["message_id"] == final["ruschat"]["message_id"]
     states = [e["state"] for e in sse_events(body, "status")]
     assert states == ["queued", "generating"]
+
+
+# --------------------------------------------------------------------------- trees
+
+
+def ask(client: FlaskClient, session_id: str, branch: list[dict], **extra) -> list:
+    """POST /api/chat with ``branch`` (root first) and return the chunks."""
+    response = client.post("/api/chat", json={"session_id": session_id, "messages": branch, **extra})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return sse_events(response.get_data(as_text=True))
+
+
+def stored(client: FlaskClient, session_id: str) -> list[dict]:
+    return client.get(f"/api/sessions/{session_id}").get_json()["messages"]
+
+
+def test_regenerate_and_edit_make_siblings(client: FlaskClient):
+    sid = str(uuid.uuid4())
+    question = {"id": str(uuid.uuid4()), "role": "user", "content": "Hello"}
+    ask(client, sid, [question])
+    ask(client, sid, [question])  # the same question again: a second answer to it
+    first, second = [m for m in stored(client, sid) if m["role"] == "assistant"]
+    assert first["parent_id"] == second["parent_id"] == question["id"]
+    assert first["id"] != second["id"]
+
+    follow = {"id": str(uuid.uuid4()), "role": "user", "content": "And then?"}
+    answer = {"id": first["id"], "role": "assistant", "content": first["content"]}
+    ask(client, sid, [question, answer, follow])
+    edited = {"id": str(uuid.uuid4()), "role": "user", "content": "And after that?"}
+    ask(client, sid, [question, answer, edited])
+    messages = stored(client, sid)
+    by_id = {m["id"]: m for m in messages}
+    assert by_id[follow["id"]]["parent_id"] == by_id[edited["id"]]["parent_id"] == first["id"]
+    assert by_id[question["id"]]["parent_id"] is None
+    assert len(messages) == 7  # 1 question, 2 answers, 2 follow-ups and their 2 answers
+
+
+@pytest.mark.parametrize("reuse", ["other text", "assistant id"])
+def test_a_reused_id_with_other_content_is_a_conflict_and_stores_nothing(client: FlaskClient, reuse: str):
+    sid = str(uuid.uuid4())
+    question = {"id": str(uuid.uuid4()), "role": "user", "content": "Hello"}
+    ask(client, sid, [question])
+    before = stored(client, sid)
+    answer_id = before[1]["id"]
+    last = (
+        {**question, "content": "Goodbye"}
+        if reuse == "other text"
+        else {"id": answer_id, "role": "user", "content": "Hello"}
+    )
+    history = [question, {"id": answer_id, "role": "assistant", "content": before[1]["content"]}]
+    messages = [last] if reuse == "other text" else [*history[:1], last]
+    response = client.post("/api/chat", json={"session_id": sid, "messages": messages})
+    assert_error(response, 409, "id_conflict")
+    assert stored(client, sid) == before
+
+
+def test_continue_grows_the_stored_answer(client: FlaskClient, engine: FakeEngine):
+    sid = str(uuid.uuid4())
+    question = {"id": str(uuid.uuid4()), "role": "user", "content": "Hello"}
+    ask(client, sid, [question], max_tokens=2)
+    answer = stored(client, sid)[1]
+    assert (answer["content"], answer["finish_reason"]) == ("Hello,", "length")
+
+    chunks = ask(client, sid, [question, {**answer, "content": "ignored"}], **{"continue": True})
+    assert chunks[0]["ruschat"]["message_id"] == answer["id"]
+    assert engine.continued[-1] is True
+    assert engine.prompts[-1][-1] == {"role": "assistant", "content": "Hello,"}  # the stored text
+    grown = stored(client, sid)
+    assert len(grown) == 2
+    assert (grown[1]["id"], grown[1]["content"], grown[1]["finish_reason"]) == (
+        answer["id"],
+        "Hello,Hello, world!",
+        "stop",
+    )
+
+
+def test_continue_needs_an_answer_stored_here(client: FlaskClient):
+    sid = str(uuid.uuid4())
+    question = {"id": str(uuid.uuid4()), "role": "user", "content": "Hello"}
+    ask(client, sid, [question])
+    unknown = {"id": str(uuid.uuid4()), "role": "assistant", "content": "x"}
+    response = client.post("/api/chat", json={"session_id": sid, "messages": [question, unknown], "continue": True})
+    assert_error(response, 404, "message_not_found")
+    wrong_role = client.post("/api/chat", json={"session_id": sid, "messages": [question], "continue": True})
+    assert_error(wrong_role, 400, "invalid_request")

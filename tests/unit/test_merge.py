@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared.schemas import Message, Session, merge_messages, merge_sessions
+from shared.schemas import Message, Session, branch, children, merge_messages, merge_sessions, path_to
 
 
 def msg(session_id: str, at: float, role: str = "user", mid: str | None = None, model: str | None = None) -> Message:
@@ -58,3 +58,64 @@ def test_question_sorts_before_its_answer_on_equal_timestamps():
     sid = str(uuid.uuid4())
     answer, question = msg(sid, 1.0, "assistant"), msg(sid, 1.0, "user")
     assert [m.role for m in merge_messages([answer], [question])] == ["user", "assistant"]
+
+
+# --------------------------------------------------------------------------- trees
+
+
+def child(parent: Message, at: float, role: str, model: str | None = None) -> Message:
+    return Message(
+        id=str(uuid.uuid4()),
+        session_id=parent.session_id,
+        role=role,
+        content=f"{role}@{at}",
+        created_at=at,
+        model=model,
+        parent_id=parent.id,
+    )
+
+
+def branching_chat() -> tuple[list[Message], list[Message], dict[str, Message]]:
+    """One chat stored partly in each service: a question, an answer from each model
+    (regenerated with the other one), an edited question under the fast answer."""
+    sid = str(uuid.uuid4())
+    q1 = Message(str(uuid.uuid4()), sid, "user", "q1", 1.0)
+    a_fast = child(q1, 1.1, "assistant", "fast")
+    a_capable = child(q1, 2.0, "assistant", "capable")  # regenerated with the other model
+    q2 = child(a_fast, 3.0, "user")
+    q2_edited = child(a_fast, 4.0, "user")  # the edit: a sibling of q2
+    a2 = child(q2_edited, 4.1, "assistant", "capable")
+    fast = [q1, a_fast, q2]
+    capable = [q1, a_capable, q2_edited, a2]  # the capable service got the edit and its answer
+    named = {"q1": q1, "a_fast": a_fast, "a_capable": a_capable, "q2": q2, "q2_edited": q2_edited, "a2": a2}
+    return fast, capable, named
+
+
+def test_the_merged_tree_is_the_union_of_both_services():
+    fast, capable, m = branching_chat()
+    merged = merge_messages(fast, capable)
+    assert len(merged) == 6
+    tree = children(merged)
+    assert [x.id for x in tree[None]] == [m["q1"].id]
+    assert [x.id for x in tree[m["q1"].id]] == [m["a_fast"].id, m["a_capable"].id]
+    assert [x.id for x in tree[m["a_fast"].id]] == [m["q2"].id, m["q2_edited"].id]
+
+
+def test_the_branch_shown_follows_choices_else_the_newest():
+    fast, capable, m = branching_chat()
+    merged = merge_messages(capable, fast)
+    newest = branch(merged)
+    assert [x.id for x in newest] == [m["q1"].id, m["a_capable"].id]
+    chosen = branch(merged, {m["q1"].id: m["a_fast"].id})
+    assert [x.id for x in chosen] == [m["q1"].id, m["a_fast"].id, m["q2_edited"].id, m["a2"].id]
+    older = branch(merged, {m["q1"].id: m["a_fast"].id, m["a_fast"].id: m["q2"].id})
+    assert [x.id for x in older] == [m["q1"].id, m["a_fast"].id, m["q2"].id]
+    # A choice that names no child (deleted, or not loaded) falls back to the newest.
+    assert branch(merged, {m["q1"].id: str(uuid.uuid4())}) == newest
+
+
+def test_path_to_a_message_is_what_the_model_sees():
+    fast, capable, m = branching_chat()
+    merged = merge_messages(fast, capable)
+    assert [x.id for x in path_to(merged, m["a2"].id)] == [m["q1"].id, m["a_fast"].id, m["q2_edited"].id, m["a2"].id]
+    assert path_to(merged, str(uuid.uuid4())) == []

@@ -67,3 +67,64 @@ def test_rename_and_delete(tmp_path: Path):
     assert store.delete_session(sid) is True
     assert store.delete_session(sid) is False
     assert store.get_session(sid) is None and store.list_sessions() == []
+
+
+def previous_release_database(path: Path) -> dict[str, list[str]]:
+    """A history as the previous release wrote it (migrations m001, m002: no parents),
+    with two linear chats; returns each chat's message ids in conversation order."""
+    from sqlalchemy import create_engine
+
+    from engine.storage import m001_initial, m002_sessions_updated_index
+
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        m001_initial(conn)
+        m002_sessions_updated_index(conn)
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
+    db.executemany("insert into migrations values (?, 1.0)", [("m001_initial",), ("m002_sessions_updated_index",)])
+    chats: dict[str, list[str]] = {}
+    for sid, turns in ((str(uuid.uuid4()), 3), (str(uuid.uuid4()), 1)):
+        db.execute("insert into sessions values (?, 'Chat', 1.0, 9.0)", (sid,))
+        chats[sid] = []
+        for turn in range(turns):
+            at = 10.0 + turn
+            for role in ("assistant", "user"):  # inserted answer first, same timestamp: the question still leads
+                mid = str(uuid.uuid4())
+                db.execute(
+                    "insert into messages (id, session_id, role, content, created_at) values (?, ?, ?, ?, ?)",
+                    (mid, sid, role, f"{role} {turn}", at),
+                )
+                chats[sid].append(mid)
+            chats[sid][-2:] = chats[sid][-1:] + chats[sid][-2:-1]  # question, then answer
+    db.commit()
+    db.close()
+    return chats
+
+
+def test_m003_turns_existing_chats_into_chains_and_loses_nothing(tmp_path: Path):
+    path = tmp_path / "previous.sqlite3"
+    chats = previous_release_database(path)
+    store = Store(f"sqlite:///{path}")
+    for sid, ids in chats.items():
+        session = store.get_session(sid)
+        assert session is not None
+        assert [m.id for m in session.messages] == ids
+        assert [m.parent_id for m in session.messages] == [None, *ids[:-1]]
+        assert [m.content for m in session.messages][:2] == ["user 0", "assistant 0"]
+    store.close()
+    applied = sqlite3.connect(path).execute("select name from migrations order by name").fetchall()
+    assert [name for (name,) in applied] == [m.__name__ for m in MIGRATIONS]
+
+
+def test_a_question_id_is_reused_only_for_the_same_question(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    sid, question = str(uuid.uuid4()), ChatMessage(str(uuid.uuid4()), "user", "hi")
+    store.add_user_message(sid, question)
+    assert store.add_user_message(sid, question).content == "hi"  # regenerating its answer
+    with pytest.raises(ConflictError):
+        store.add_user_message(sid, ChatMessage(question.id, "user", "something else"))
+    with pytest.raises(ConflictError):
+        store.add_user_message(sid, ChatMessage(question.id, "assistant", "hi"))
+    assert [m.content for m in store.get_session(sid).messages] == ["hi"]  # type: ignore[union-attr]
