@@ -15,7 +15,7 @@ from engine.inference import CannotContinue, Prompt, PromptTooLong
 from engine.scheduler import Finished, Job, QueueFull
 from engine.storage import ConflictError
 from engine.streaming import event_stream, relay
-from shared.schemas import ChatRequest, Message, SessionPatch, check_uuid, new_id
+from shared.schemas import ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
 
 bp = Blueprint("api", __name__)
 
@@ -79,10 +79,10 @@ def get_session(session_id: str) -> Response:
 
 
 @bp.patch("/api/sessions/<session_id>")
-def rename_session(session_id: str) -> Response:
+def update_session(session_id: str) -> Response:
     service = current()
     patch = SessionPatch.from_dict(read_json(), service.config.limits)
-    session = service.store.rename_session(session_id_arg(session_id), patch.title)
+    session = service.store.update_session(session_id_arg(session_id), patch.title, patch.settings)
     if session is None:
         raise ApiError(404, "session_not_found", "no such session")
     return jsonify(session.to_dict(with_messages=False))
@@ -118,7 +118,8 @@ def chat() -> Response:
     def store_question() -> None:
         # Before generation can start: the user's words are safe even if we crash.
         opening = next(m.content for m in chat_request.messages if m.role == "user")
-        service.store.add_user_message(chat_request.session_id, question, opening, chat_request.parent_id)
+        settings = ChatSettings(chat_request.system or "", chat_request.params)
+        service.store.add_user_message(chat_request.session_id, question, opening, chat_request.parent_id, settings)
         answer_created.append(time.time())
 
     def store_answer(result: Finished) -> None:

@@ -116,6 +116,8 @@ def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -
 SIMILAR = 0.5
 """A slot (or parked state) belongs to a chat when this share of its tokens opens the
 chat's prompt: the rule of llama.cpp's server (slot prompt similarity)."""
+REPEAT_WINDOW = 64
+"""The repeat penalty looks at this many of the answer's latest tokens (llama.cpp's default)."""
 MIN_PARK_TOKENS = 64
 """Shorter chats are cheaper to read again than to park."""
 
@@ -374,10 +376,13 @@ class LlamaEngine:
 
     def _sampler(self, params: GenerationParams) -> Any:
         sampler = self._internals.LlamaSampler()
+        if params.repeat_penalty != 1.0:
+            sampler.add_penalties(self._model.n_vocab(), REPEAT_WINDOW, params.repeat_penalty, 0.0, 0.0)
         if params.temperature <= 0:
             sampler.add_greedy()
         else:
             sampler.add_top_p(params.top_p, 1)
+            sampler.add_min_p(params.min_p, 1)
             sampler.add_temp(params.temperature)
             sampler.add_dist(random.randrange(2**32))
         return sampler

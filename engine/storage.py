@@ -5,6 +5,7 @@ The HTTP layer talks to :class:`Store`; nothing outside this module writes SQL.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, fields
@@ -33,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from shared.schemas import ChatMessage, Message, Session
+from shared.schemas import ChatMessage, ChatSettings, Message, Session
 
 
 class Base(DeclarativeBase):
@@ -46,6 +47,9 @@ class SessionRow(Base):
     title: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+    settings: Mapped[str | None] = mapped_column(Text, nullable=True)
+    """ChatSettings as JSON."""
+    settings_updated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class MessageRow(Base):
@@ -127,7 +131,18 @@ def m003_message_tree(conn: Connection) -> None:
         )
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [m001_initial, m002_sessions_updated_index, m003_message_tree]
+def m004_session_settings(conn: Connection) -> None:
+    """Each chat keeps its own system prompt and sampling settings."""
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN settings TEXT"))
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN settings_updated_at FLOAT"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    m001_initial,
+    m002_sessions_updated_index,
+    m003_message_tree,
+    m004_session_settings,
+]
 
 _migrations_table = Table(
     "migrations", MetaData(), Column("name", String(100), primary_key=True), Column("applied_at", Float, nullable=False)
@@ -191,13 +206,15 @@ class Store:
         message: ChatMessage,
         first_question: str | None = None,
         parent_id: str | None = None,
+        settings: ChatSettings | None = None,
     ) -> Message:
         """Store the new user message under ``parent_id``, creating its session on first use.
 
         Storing the same question again is a no-op (an answer is being regenerated); the
         same id with other text or another role is a conflict. A new session is titled
         after ``first_question``, the chat's opening message: a service that joins a chat
-        midway (model switch) titles it as the other did.
+        midway (model switch) titles it as the other did, and keeps ``settings`` (those the
+        chat was asked with) as the chat's own.
         """
         now = time.time()
         with self._session.begin() as db:
@@ -205,6 +222,8 @@ class Store:
             if session is None:
                 title = _title_from(first_question or message.content)
                 session = SessionRow(id=session_id, title=title, created_at=now, updated_at=now)
+                if settings is not None:
+                    session.settings, session.settings_updated_at = json.dumps(settings.to_dict()), now
                 db.add(session)
             existing = db.get(MessageRow, message.id)
             if existing is not None:
@@ -268,13 +287,20 @@ class Store:
             ).all()
             return _session(row, len(messages), tuple(_message(m) for m in messages))
 
-    def rename_session(self, session_id: str, title: str) -> Session | None:
+    def update_session(
+        self, session_id: str, title: str | None = None, settings: ChatSettings | None = None
+    ) -> Session | None:
+        """Rename a chat and/or replace its settings; None if there is no such chat."""
+        now = time.time()
         with self._session.begin() as db:
             row = db.get(SessionRow, session_id)
             if row is None:
                 return None
-            row.title = title
-            row.updated_at = time.time()
+            if title is not None:
+                row.title = title
+            if settings is not None:
+                row.settings, row.settings_updated_at = json.dumps(settings.to_dict()), now
+            row.updated_at = now
         return self.get_session(session_id)
 
     def delete_session(self, session_id: str) -> bool:
@@ -298,4 +324,6 @@ def _session(row: SessionRow, count: int, messages: tuple[Message, ...] = ()) ->
         updated_at=row.updated_at,
         message_count=count,
         messages=messages,
+        settings=ChatSettings.from_dict(json.loads(row.settings)) if row.settings else None,
+        settings_updated_at=row.settings_updated_at or 0.0,
     )

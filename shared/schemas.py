@@ -186,6 +186,10 @@ class Session:
     updated_at: float
     message_count: int = 0
     messages: tuple[Message, ...] = ()
+    settings: ChatSettings | None = None
+    """None until the chat has some (a chat of an earlier release)."""
+    settings_updated_at: float = 0.0
+    """When the settings last changed: the newest copy wins in a merge."""
 
     def to_dict(self, with_messages: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -194,6 +198,8 @@ class Session:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "message_count": self.message_count,
+            "settings": self.settings.to_dict() if self.settings else None,
+            "settings_updated_at": self.settings_updated_at,
         }
         if with_messages:
             data["messages"] = [m.to_dict() for m in self.messages]
@@ -213,22 +219,28 @@ class Session:
             updated_at=_number(data, "updated_at", 0.0, 0, math.inf),
             message_count=_int(data, "message_count", len(parsed), 0, 10**9),
             messages=parsed,
+            settings=None if data.get("settings") is None else ChatSettings.from_dict(data["settings"]),
+            settings_updated_at=_number(data, "settings_updated_at", 0.0, 0, math.inf),
         )
 
 
 @dataclass(frozen=True)
 class SessionPatch:
-    """Body of ``PATCH /api/sessions/<id>``."""
+    """Body of ``PATCH /api/sessions/<id>``: a new title, new settings, or both."""
 
-    title: str
+    title: str | None = None
+    settings: ChatSettings | None = None
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> SessionPatch:
         data = _mapping(data, "body")
-        title = (_str(data, "title", max_chars=limits.max_title_chars) or "").strip()
-        if not title:
+        title = _str(data, "title", optional=True, max_chars=limits.max_title_chars)
+        if title is not None and not title.strip():
             raise SchemaError("'title' must not be empty", field="title")
-        return cls(title=title)
+        settings = None if data.get("settings") is None else ChatSettings.from_dict(data["settings"], limits)
+        if title is None and settings is None:
+            raise SchemaError("give a 'title' or 'settings' to change", field="title")
+        return cls(title=title.strip() if title is not None else None, settings=settings)
 
 
 # --------------------------------------------------------------------------- requests
@@ -239,6 +251,10 @@ class GenerationParams:
     max_tokens: int = 512
     temperature: float = 0.7
     top_p: float = 0.95
+    min_p: float = 0.05
+    """Drop tokens less likely than this share of the likeliest one (llama.cpp's default)."""
+    repeat_penalty: float = 1.0
+    """Above 1: tokens of the answer's last 64 become less likely (1 = off)."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> GenerationParams:
@@ -248,6 +264,27 @@ class GenerationParams:
             max_tokens=_int(data, key, min(cls.max_tokens, limits.max_tokens), 1, limits.max_tokens),
             temperature=_number(data, "temperature", cls.temperature, 0.0, 2.0),
             top_p=_number(data, "top_p", cls.top_p, 0.0, 1.0),
+            min_p=_number(data, "min_p", cls.min_p, 0.0, 1.0),
+            repeat_penalty=_number(data, "repeat_penalty", cls.repeat_penalty, 0.5, 2.0),
+        )
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """A chat's own system prompt and sampling, stored with its session on the services."""
+
+    system: str = ""
+    params: GenerationParams = field(default_factory=GenerationParams)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"system": self.system, **asdict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatSettings:
+        data = _mapping(data, "settings")
+        return cls(
+            system=_str(data, "system", optional=True, max_chars=limits.max_message_chars) or "",
+            params=GenerationParams.from_dict(data, limits),
         )
 
 
@@ -625,8 +662,9 @@ def path_to(messages: Iterable[Message], message_id: str) -> list[Message]:
 def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
     """Merge several services' session lists into one history, newest chat first.
 
-    One entry per session id. Its title comes from the copy changed last, its
-    messages are deduplicated by id and sorted by time, and it counts as created when
+    One entry per session id. Its title comes from the copy changed last, its settings
+    from the copy whose settings changed last, its messages are deduplicated by id and
+    sorted by time, and it counts as created when
     its first copy was and as updated when its last copy was.
     """
     groups: dict[str, list[Session]] = {}
@@ -636,6 +674,7 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
     merged = []
     for copies in groups.values():
         latest = max(copies, key=lambda s: s.updated_at)
+        configured = max(copies, key=lambda s: (s.settings is not None, s.settings_updated_at))
         messages = merge_messages(*(s.messages for s in copies))
         count = len(messages) if messages else max(s.message_count for s in copies)
         merged.append(
@@ -646,6 +685,8 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
                 updated_at=latest.updated_at,
                 message_count=count,
                 messages=tuple(messages),
+                settings=configured.settings,
+                settings_updated_at=configured.settings_updated_at,
             )
         )
     merged.sort(key=lambda s: (s.updated_at, s.id), reverse=True)

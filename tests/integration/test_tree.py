@@ -54,3 +54,13 @@ def test_regenerated_answers_are_siblings_in_the_stored_tree(service: Process):
     answers = [m for m in messages if m["role"] == "assistant"]
     assert len(messages) == 3 and len(answers) == 2
     assert {a["parent_id"] for a in answers} == {question["id"]}
+
+
+def test_a_chat_with_its_own_sampling_settings_runs_and_keeps_them(service: Process):
+    sid = str(uuid.uuid4())
+    question = {"id": str(uuid.uuid4()), "role": "user", "content": "Write a line about the sea."}
+    settings = {"system": "You are a poet.", "temperature": 0.8, "min_p": 0.1, "repeat_penalty": 1.3, "top_p": 0.9}
+    chunks = ask(service, sid, [question], max_tokens=24, **settings)
+    assert text_of(chunks)
+    session = requests.get(f"{service.url}/api/sessions/{sid}", timeout=10).json()
+    assert session["settings"] == {**settings, "max_tokens": 24}

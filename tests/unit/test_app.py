@@ -340,3 +340,42 @@ def test_continue_needs_an_answer_stored_here(client: FlaskClient):
     assert_error(response, 404, "message_not_found")
     wrong_role = client.post("/api/chat", json={"session_id": sid, "messages": [question], "continue": True})
     assert_error(wrong_role, 400, "invalid_request")
+
+
+# --------------------------------------------------------------------------- per-chat settings
+
+
+def test_a_chat_keeps_the_settings_it_was_started_with_and_patch_replaces_them(client: FlaskClient):
+    body = chat_body(system="Answer in French.", temperature=0.2, min_p=0.1, repeat_penalty=1.1, max_tokens=3)
+    client.post("/api/chat", json=body).get_data()
+    session = client.get(f"/api/sessions/{body['session_id']}").get_json()
+    assert session["settings"] == {
+        "system": "Answer in French.",
+        "max_tokens": 3,
+        "temperature": 0.2,
+        "top_p": 0.95,
+        "min_p": 0.1,
+        "repeat_penalty": 1.1,
+    }
+    started = session["settings_updated_at"]
+    assert started > 0
+
+    patched = client.patch(
+        f"/api/sessions/{body['session_id']}", json={"settings": {"system": "Be brief.", "temperature": 0}}
+    )
+    assert patched.status_code == 200
+    after = client.get(f"/api/sessions/{body['session_id']}").get_json()
+    assert after["settings"]["system"] == "Be brief." and after["settings"]["temperature"] == 0
+    assert after["settings_updated_at"] >= started and after["title"] == session["title"]
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [{}, {"settings": {"temperature": 9}}, {"settings": {"repeat_penalty": 0}}, {"settings": "warm"}],
+)
+def test_bad_patches_are_refused_and_change_nothing(client: FlaskClient, patch: dict):
+    body = chat_body()
+    client.post("/api/chat", json=body).get_data()
+    before = client.get(f"/api/sessions/{body['session_id']}").get_json()
+    assert_error(client.patch(f"/api/sessions/{body['session_id']}", json=patch), 400, "invalid_request")
+    assert client.get(f"/api/sessions/{body['session_id']}").get_json() == before

@@ -2,7 +2,17 @@ from __future__ import annotations
 
 import uuid
 
-from shared.schemas import Message, Session, branch, children, merge_messages, merge_sessions, path_to
+from shared.schemas import (
+    ChatSettings,
+    GenerationParams,
+    Message,
+    Session,
+    branch,
+    children,
+    merge_messages,
+    merge_sessions,
+    path_to,
+)
 
 
 def msg(session_id: str, at: float, role: str = "user", mid: str | None = None, model: str | None = None) -> Message:
@@ -119,3 +129,15 @@ def test_path_to_a_message_is_what_the_model_sees():
     merged = merge_messages(fast, capable)
     assert [x.id for x in path_to(merged, m["a2"].id)] == [m["q1"].id, m["a_fast"].id, m["q2_edited"].id, m["a2"].id]
     assert path_to(merged, str(uuid.uuid4())) == []
+
+
+def test_settings_come_from_the_copy_changed_last():
+    sid = str(uuid.uuid4())
+    old = Session(sid, "T", 1.0, 5.0, settings=ChatSettings("old"), settings_updated_at=1.0)
+    cold = ChatSettings("new", GenerationParams(temperature=0))
+    new = Session(sid, "T", 1.0, 2.0, settings=cold, settings_updated_at=3.0)
+    bare = Session(sid, "T", 1.0, 9.0)  # a copy of an earlier release: no settings
+    [merged] = merge_sessions([old], [new], [bare])
+    assert merged.settings == cold
+    assert merged.updated_at == 9.0
+    assert Session.from_dict(merged.to_dict()) == merged

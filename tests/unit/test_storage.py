@@ -61,9 +61,9 @@ def test_rename_and_delete(tmp_path: Path):
     store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
     sid = str(uuid.uuid4())
     store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "hi"))
-    renamed = store.rename_session(sid, "Greetings")
+    renamed = store.update_session(sid, title="Greetings")
     assert renamed is not None and renamed.title == "Greetings"
-    assert store.rename_session(str(uuid.uuid4()), "x") is None
+    assert store.update_session(str(uuid.uuid4()), title="x") is None
     assert store.delete_session(sid) is True
     assert store.delete_session(sid) is False
     assert store.get_session(sid) is None and store.list_sessions() == []
@@ -113,6 +113,7 @@ def test_m003_turns_existing_chats_into_chains_and_loses_nothing(tmp_path: Path)
         assert [m.id for m in session.messages] == ids
         assert [m.parent_id for m in session.messages] == [None, *ids[:-1]]
         assert [m.content for m in session.messages][:2] == ["user 0", "assistant 0"]
+        assert session.settings is None  # chats of the previous release have none yet
     store.close()
     applied = sqlite3.connect(path).execute("select name from migrations order by name").fetchall()
     assert [name for (name,) in applied] == [m.__name__ for m in MIGRATIONS]
