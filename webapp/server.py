@@ -28,7 +28,20 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
 SHARED_FILES = ("__init__.py", "schemas.py", "sse.py")
-PAGE_FILES = ("main.py", "render.py", "client.py")
+PAGE_FILES = (
+    "main.py",
+    "state.py",
+    "dom.py",
+    "client.py",
+    "services.py",
+    "render.py",
+    "view_status.py",
+    "view_sidebar.py",
+    "view_messages.py",
+    "view_composer.py",
+    "actions.py",
+)
+"""The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl")
 """Pure-Python packages the page imports, zipped from this environment's site-packages."""
 

@@ -1,0 +1,38 @@
+"""The composer (message box, Send, Stop) and the error line above the messages."""
+
+from __future__ import annotations
+
+from dom import Dom
+from state import AppState
+
+
+def enable_controls(dom: Dom) -> None:
+    """The controls start disabled in the HTML, until Python runs."""
+    for control in ("model-select", "message-input", "send", "new-chat"):
+        dom.by_testid(control).disabled = False
+
+
+def render_composer(dom: Dom, state: AppState) -> None:
+    """Send or Stop, whichever fits; no New chat while an answer streams."""
+    active = state.generation is not None
+    dom.by_testid("send").hidden = active
+    dom.by_testid("stop").hidden = not active
+    dom.by_testid("new-chat").disabled = active
+
+
+def input_text(dom: Dom) -> str:
+    return dom.by_testid("message-input").value.strip()
+
+
+def clear_input(dom: Dom) -> None:
+    dom.by_testid("message-input").value = ""
+
+
+def focus_input(dom: Dom) -> None:
+    dom.by_testid("message-input").focus()
+
+
+def show_error(dom: Dom, message: str | None) -> None:
+    box = dom.by_testid("error")
+    box.textContent = message or ""
+    box.hidden = not message
