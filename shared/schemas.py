@@ -626,10 +626,15 @@ def merge_messages(*lists: Iterable[Message]) -> list[Message]:
 
 
 def children(messages: Iterable[Message]) -> dict[str | None, list[Message]]:
-    """Each message's children (``None``: the chat's first messages), oldest first."""
+    """Each message's children (``None``: the chat's first messages), oldest first.
+
+    A message whose parent is not among ``messages`` (stored only by a service that is
+    down now) counts as a first message, so that what can be reached is still shown."""
+    ordered = sorted(messages, key=_message_order)
+    ids = {m.id for m in ordered}
     tree: dict[str | None, list[Message]] = {}
-    for message in sorted(messages, key=_message_order):
-        tree.setdefault(message.parent_id, []).append(message)
+    for message in ordered:
+        tree.setdefault(message.parent_id if message.parent_id in ids else None, []).append(message)
     return tree
 
 

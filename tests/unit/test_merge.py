@@ -141,3 +141,9 @@ def test_settings_come_from_the_copy_changed_last():
     assert merged.settings == cold
     assert merged.updated_at == 9.0
     assert Session.from_dict(merged.to_dict()) == merged
+
+
+def test_messages_whose_parent_is_out_of_reach_are_still_shown():
+    fast, capable, m = branching_chat()
+    only_capable = merge_messages(capable[1:])  # q1 was stored by the fast service, which is down
+    assert [x.id for x in branch(only_capable)] == [m["q2_edited"].id, m["a2"].id]

@@ -28,7 +28,7 @@ def test_state_from_config_keeps_the_order_and_the_remembered_model():
     state = AppState.from_config(CONFIG, saved_choice="qwen")
     assert list(state.services) == ["tinyllama", "qwen"]
     assert state.selected_service.label == "Capable"
-    assert state.generation is None and state.renaming is None and state.sessions == []
+    assert state.generations == [] and not state.busy and state.renaming is None and state.sessions == []
 
 
 def test_an_unknown_or_missing_remembered_model_falls_back_to_the_first():
@@ -55,26 +55,61 @@ def test_online_services_and_session_titles():
     assert state.session_title(new_id()) == ""
 
 
-def test_a_request_carries_the_whole_chat_then_the_question():
+def answer_to(chat: Chat, question: Message, text: str, at: float, finish: str = "stop") -> Message:
+    return Message(new_id(), chat.session_id, "assistant", text, at, finish_reason=finish, parent_id=question.id)
+
+
+def test_the_branch_shown_and_the_request_for_a_new_question():
     chat = Chat()
-    first = chat.question("Hi", 1.0)
-    chat.messages += [
-        first,
-        Message("", chat.session_id, "assistant", "Hello!", 2.0, finish_reason="error"),
-        Message(new_id(), chat.session_id, "assistant", "", 3.0, finish_reason="cancelled"),
-    ]
-    question = chat.question("How are you?", 4.0)
-    request = chat.request(question, max_tokens=64)
+    first = chat.question("Hi", 1.0, None)
+    chat.add(first)
+    hello = answer_to(chat, first, "Hello!", 2.0)
+    chat.add(hello)
+    again = answer_to(chat, first, "Hi there!", 3.0, "cancelled")  # regenerated
+    chat.add(again)
+    assert chat.shown() == [first, again]  # the newest answer, until one is chosen
+    assert chat.siblings(hello) == [hello, again]
+    chat.choose(hello)
+    assert chat.shown() == [first, hello]
+
+    question = chat.question("How are you?", 4.0, hello.id)
+    request = chat.request([*chat.shown(), question], max_tokens=64)
     assert request.session_id == chat.session_id
-    assert [(m.role, m.content) for m in request.messages] == [
-        ("user", "Hi"),
-        ("assistant", "Hello!"),
-        ("user", "How are you?"),
-    ]  # an empty answer is left out
-    assert request.messages[0].id == first.id and request.messages[-1].id == question.id
-    assert request.messages[1].id  # an answer that never got an id gets one
-    assert request.params.max_tokens == 64
+    assert [(m.id, m.role, m.content) for m in request.messages] == [
+        (first.id, "user", "Hi"),
+        (hello.id, "assistant", "Hello!"),
+        (question.id, "user", "How are you?"),
+    ]
+    assert request.params.max_tokens == 64 and not request.continue_answer
     assert question not in chat.messages  # asking does not change the chat
+
+
+def test_an_edited_question_is_a_sibling_and_pending_cuts_the_branch_while_it_is_answered():
+    chat = Chat()
+    first = chat.question("Hi", 1.0, None)
+    chat.add(first)
+    chat.add(answer_to(chat, first, "Hello!", 2.0))
+    edited = chat.question("Hey", 3.0, None)
+    chat.add(edited)
+    chat.choose(edited)
+    chat.pending = edited.id
+    assert chat.shown() == [edited]
+    assert chat.siblings(edited) == [first, edited]
+    chat.pending = None
+    chat.choose(first)
+    assert [m.content for m in chat.shown()] == ["Hi", "Hello!"]
+
+
+def test_a_continued_answer_replaces_its_earlier_text():
+    chat = Chat()
+    first = chat.question("Count", 1.0, None)
+    chat.add(first)
+    cut = answer_to(chat, first, "One, two", 2.0, "length")
+    chat.add(cut)
+    request = chat.request(chat.path_to(cut.id), 32, continue_answer=True)
+    assert request.continue_answer and request.messages[-1].id == cut.id
+    chat.add(Message(cut.id, chat.session_id, "assistant", "One, two, three.", 2.0, finish_reason="stop"))
+    assert [m.content for m in chat.messages] == ["Count", "One, two, three."]
 
 
 def test_a_finished_generation_becomes_an_answer_of_its_service():
@@ -85,7 +120,7 @@ def test_a_finished_generation_becomes_an_answer_of_its_service():
     assert (answer.id, answer.role, answer.content) == (generation.message_id, "assistant", "Hi there")
     assert (answer.model, answer.service, answer.finish_reason) == ("SmolLM2", "qwen", "cancelled")
     unnamed = Generation(service=service, controller=None).answer("s", 5.0, error="boom")
-    assert (unnamed.id, unnamed.error) == ("", "boom")
+    assert unnamed.id and unnamed.error == "boom"
 
 
 def test_the_server_serves_every_page_module_and_only_those():

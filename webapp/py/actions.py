@@ -19,7 +19,7 @@ import view_status
 from client import ServiceError, stream
 from dom import Dom
 from services import Services
-from shared.schemas import ServiceInfo, Session, merge_sessions, parse_chunk
+from shared.schemas import Message, ServiceInfo, Session, merge_sessions, parse_chunk
 from shared.sse import ServerSentEvent
 from state import AppState, Chat, Generation, Service
 from view_messages import GrowingAnswer
@@ -42,7 +42,7 @@ class Actions:
         """Draw the page, follow the services, load the history, reopen the chat in the URL."""
         view_status.render_services(self.dom, self.state)
         view_composer.enable_controls(self.dom)
-        view_messages.render_chat(self.dom, self.state)
+        view_messages.render_chat(self.dom, self.state, self)
         self.services.connect_all()
         await asyncio.gather(*(self.probe(s) for s in self.state.services.values()))
         view_status.render_services(self.dom, self.state)
@@ -90,22 +90,26 @@ class Actions:
         view_sidebar.render_sessions(self.dom, self.state, self)
 
     async def open_session(self, session_id: str) -> None:
-        if self.state.generation is not None:
+        if self.state.busy:
             return
         answers = await self.services.fetch_from_all(f"/api/sessions/{session_id}")
         merged = merge_sessions([Session.from_dict(a) for a in answers])
-        self.state.chat = Chat(session_id=session_id, messages=list(merged[0].messages) if merged else [])
+        self.state.chat = Chat(
+            session_id=session_id,
+            messages=list(merged[0].messages) if merged else [],
+            chosen=load_branches(session_id),
+        )
         js.location.hash = f"chat={session_id}"
-        view_messages.render_chat(self.dom, self.state)
+        view_messages.render_chat(self.dom, self.state, self)
         view_sidebar.render_sessions(self.dom, self.state, self)
         view_composer.focus_input(self.dom)
 
     def new_chat(self, _event: Any = None) -> None:
-        if self.state.generation is not None:
+        if self.state.busy:
             return
         self.state.chat = Chat()
         js.history.replaceState(None, "", js.location.pathname)
-        view_messages.render_chat(self.dom, self.state)
+        view_messages.render_chat(self.dom, self.state, self)
         view_sidebar.render_sessions(self.dom, self.state, self)
         view_composer.focus_input(self.dom)
 
@@ -164,37 +168,162 @@ class Actions:
         asyncio.ensure_future(self.send())
 
     def stop(self, _event: Any = None) -> None:
-        if self.state.generation is not None:
-            self.state.generation.controller.abort()
+        for generation in self.state.generations:
+            generation.controller.abort()
 
-    async def send(self, _event: Any = None) -> None:
-        """Ask the selected service to answer the typed message, streaming the answer in."""
+    def ask_both(self, _event: Any = None) -> None:
+        asyncio.ensure_future(self.send(both=True))
+
+    async def send(self, _event: Any = None, both: bool = False) -> None:
+        """Ask the selected service (or both) to answer the typed message."""
         state, dom = self.state, self.dom
         text = view_composer.input_text(dom)
-        if not text or state.generation is not None:
+        if not text or state.busy:
             return
-        service = state.selected_service
-        if not service.online:
-            self.show_error(
-                f"The {service.label.lower()} service is offline. Pick another model or wait for it to return."
-            )
+        services = self.answering(both)
+        if not services:
             return
-        self.show_error(None)
-        question = state.chat.question(text, now())
-        body = state.chat.request(question, state.settings.max_tokens)
-        state.chat.messages.append(question)
+        shown = state.chat.shown()
+        question = state.chat.question(text, now(), shown[-1].id if shown else None)
         view_composer.clear_input(dom)
-        view_messages.add_question(dom, state, question)
-        answer = view_messages.add_answer(dom, state, service)
-        current = Generation(service=service, controller=js.AbortController.new())
-        state.generation = current
+        await self.ask(question, services)
+
+    def answering(self, both: bool) -> list[Service]:
+        """The services to ask, saying why one is left out; empty if none can answer."""
+        wanted = list(self.state.services.values()) if both else [self.state.selected_service]
+        online = [s for s in wanted if s.online]
+        offline = [s.label.lower() for s in wanted if not s.online]
+        if not online:
+            self.show_error(
+                f"The {' and '.join(offline)} service{'s are' if len(offline) > 1 else ' is'} offline. "
+                "Pick another model or wait for it to return."
+            )
+        elif offline:
+            self.show_error(f"The {offline[0]} service is offline: only the {online[0].label.lower()} one answers.")
+        else:
+            self.show_error(None)
+        return online
+
+    async def ask(self, question: Message, services: list[Service]) -> None:
+        """Show a new question (first or edited) and stream the services' answers to it."""
+        chat = self.state.chat
+        chat.add(question)
+        chat.choose(question)
+        chat.compare = question.id if len(services) > 1 else None
+        await self.stream_answers(services, chat.path_to(question.id))
+
+    async def regenerate(self, message: Message) -> None:
+        """Another answer to the same question, from the model selected now: a sibling."""
+        if self.state.busy or message.parent_id is None:
+            return
+        services = self.answering(both=False)
+        if services:
+            self.state.chat.compare = None
+            await self.stream_answers(services, self.state.chat.path_to(message.parent_id))
+
+    def start_edit(self, message: Message) -> None:
+        """Edit a question in place; saving asks the new one (the old branch stays)."""
+        if self.state.busy:
+            return
+        field, save, cancel = view_messages.edit_field(self.dom, message.id, message.content)
+
+        async def submit(_event: Any = None) -> None:
+            text = field.value.strip()
+            services = self.answering(both=False) if text and text != message.content else []
+            if not services:
+                view_messages.render_chat(self.dom, self.state, self)
+                return
+            await self.ask(self.state.chat.question(text, now(), message.parent_id), services)
+
+        def key(event: Any) -> None:
+            if event.key == "Enter" and not event.shiftKey:
+                event.preventDefault()
+                asyncio.ensure_future(submit())
+            elif event.key == "Escape":
+                view_messages.render_chat(self.dom, self.state, self)
+
+        self.dom.on(save, "click", submit)
+        self.dom.on(cancel, "click", lambda _e: view_messages.render_chat(self.dom, self.state, self))
+        self.dom.on(field, "keydown", key)
+
+    async def continue_answer(self, message: Message) -> None:
+        """Let the model that wrote an unfinished answer go on with it, in place."""
+        service = self.state.services.get(message.service or "")
+        if self.state.busy or service is None:
+            return
+        if not service.online:
+            self.show_error(f"The {service.label.lower()} service, which wrote this answer, is offline.")
+            return
+        await self.stream_answers([service], self.state.chat.path_to(message.id), continued=message)
+
+    def flip(self, message: Message, step: int) -> None:
+        """Show another version of a message (‹ ›): its sibling ``step`` away."""
+        siblings = self.state.chat.siblings(message)
+        index = next(i for i, m in enumerate(siblings) if m.id == message.id) + step
+        if 0 <= index < len(siblings):
+            self.state.chat.choose(siblings[index])
+            save_branches(self.state.chat)
+            view_messages.render_chat(self.dom, self.state, self)
+
+    def pick(self, message: Message) -> None:
+        """After Ask both: the chat goes on from this answer."""
+        self.state.chat.choose(message)
+        save_branches(self.state.chat)
+        view_messages.render_chat(self.dom, self.state, self)
+
+    async def stream_answers(
+        self, services: list[Service], path: list[Message], continued: Message | None = None
+    ) -> None:
+        """Stream answers to the last message of ``path`` from each service at once (or,
+        with ``continued``, more of that answer), then keep and show them."""
+        state, dom, chat = self.state, self.dom, self.state.chat
+        parent = continued.parent_id if continued else path[-1].id
+        chat.pending = None if continued else parent
+        state.generations = [
+            Generation(
+                service=service,
+                controller=js.AbortController.new(),
+                parent_id=parent,
+                text=continued.content if continued else "",
+                message_id=continued.id if continued else None,
+                created_at=continued.created_at if continued else now(),
+            )
+            for service in services
+        ]
+        view_messages.render_chat(dom, state, self)
         view_composer.render_composer(dom, state)
-        view_status.set_activity(dom, f"{service.label}: sending…")
-        js.location.hash = f"chat={state.chat.session_id}"
+        view_status.set_activity(dom, ", ".join(f"{s.label}: sending…" for s in services))
+        js.location.hash = f"chat={chat.session_id}"
+        body = chat.request(path, state.settings.max_tokens, continue_answer=continued is not None).to_dict()
+        try:
+            await asyncio.gather(
+                *(
+                    self.stream_one(
+                        generation,
+                        view_messages.continued_answer(dom, continued.id)
+                        if continued
+                        else view_messages.add_answer(dom, state, generation.service, self, beside=len(services) > 1),
+                        body,
+                    )
+                    for generation in state.generations
+                )
+            )
+        finally:
+            state.generations = []
+            chat.pending = None
+            save_branches(chat)
+            view_messages.render_chat(dom, state, self)
+            view_composer.render_composer(dom, state)
+            view_status.set_activity(dom, "")
+            view_composer.focus_input(dom)
+        await self.refresh_sessions()
+
+    async def stream_one(self, current: Generation, answer: GrowingAnswer, body: dict[str, Any]) -> None:
+        service = current.service
         try:
             await stream(
                 service.url + "/api/chat",
-                body.to_dict(),
+                body,
                 current.controller,
                 lambda event: self.on_stream_event(current, answer, event),
             )
@@ -208,15 +337,9 @@ class Actions:
                 raise
             if current.finish_reason is None:
                 self.finish(current, answer, "cancelled")
-        finally:
-            state.generation = None
-            view_composer.render_composer(dom, state)
-            view_status.set_activity(dom, "")
-            view_composer.focus_input(dom)
-        await self.refresh_sessions()
 
     def on_stream_event(self, current: Generation, answer: GrowingAnswer, event: ServerSentEvent) -> None:
-        if self.state.generation is None:
+        if current not in self.state.generations:
             return
         label = current.service.label
         if event.event == "status":
@@ -241,8 +364,32 @@ class Actions:
             self.finish(current, answer, delta.finish_reason, delta.error.message if delta.error else None)
 
     def finish(self, current: Generation, answer: GrowingAnswer, reason: str, error: str | None = None) -> None:
-        """The answer has ended: keep it in the chat and draw it in full with its finish."""
+        """The answer has ended: keep it in the chat and draw it in full with its finish.
+        The first answer to end is the one the chat goes on from."""
+        first = not any(g.finish_reason for g in self.state.generations if g is not current)
         current.finish_reason = reason
         message = current.answer(self.state.chat.session_id, now(), error)
-        self.state.chat.messages.append(message)
         view_messages.finish_answer(self.dom, answer, message)
+        if current.message_id is None:
+            return  # the service never took it (it failed first): nothing stored to go on from
+        self.state.chat.add(message)
+        if first:
+            self.state.chat.choose(message)
+
+
+BRANCHES_KEY = "ruschat-branches:"
+
+
+def load_branches(session_id: str) -> dict[str, str]:
+    """Which branch of this chat the page showed last (kept in the browser)."""
+    saved = js.localStorage.getItem(BRANCHES_KEY + session_id)
+    try:
+        chosen = json.loads(saved) if saved else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in chosen.items()} if isinstance(chosen, dict) else {}
+
+
+def save_branches(chat: Chat) -> None:
+    if chat.chosen:
+        js.localStorage.setItem(BRANCHES_KEY + chat.session_id, json.dumps(chat.chosen))

@@ -30,6 +30,7 @@ def main() -> None:
     dom.on(js.document.getElementById("composer"), "submit", actions.on_submit)
     dom.on(dom.by_testid("message-input"), "keydown", actions.on_key)
     dom.on(dom.by_testid("stop"), "click", actions.stop)
+    dom.on(dom.by_testid("ask-both"), "click", actions.ask_both)
     dom.on(dom.by_testid("new-chat"), "click", actions.new_chat)
     dom.on(dom.by_testid("model-select"), "change", actions.on_model_change)
     dom.on(js.window, "hashchange", actions.on_hash_change)

@@ -10,7 +10,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.schemas import ChatMessage, ChatRequest, GenerationParams, Message, ServiceInfo, Session, new_id
+from shared.schemas import (
+    ChatMessage,
+    ChatRequest,
+    GenerationParams,
+    Message,
+    ServiceInfo,
+    Session,
+    branch,
+    children,
+    new_id,
+    path_to,
+)
 
 
 @dataclass
@@ -37,21 +48,60 @@ class Service:
 
 @dataclass
 class Chat:
-    """The open chat: its id and its messages in order."""
+    """The open chat: its id, its messages (a tree) and which branch is shown."""
 
     session_id: str = field(default_factory=new_id)
     messages: list[Message] = field(default_factory=list)
+    """Every message of the chat, from both services: a tree by ``parent_id``."""
+    chosen: dict[str, str] = field(default_factory=dict)
+    """The child shown at each fork, by parent id ("" for the chat's first messages)."""
+    pending: str | None = None
+    """While an answer to this message streams in, the branch shown ends at it."""
+    compare: str | None = None
+    """A question whose answers are shown side by side (after Ask both)."""
 
-    def question(self, text: str, now: float) -> Message:
-        return Message(id=new_id(), session_id=self.session_id, role="user", content=text, created_at=now)
+    def shown(self) -> list[Message]:
+        """The branch on screen: at each fork the chosen child, else the newest."""
+        path = branch(self.messages, {(parent or None): child for parent, child in self.chosen.items()})
+        ids = [m.id for m in path]
+        if self.pending in ids:
+            path = path[: ids.index(self.pending) + 1]
+        return path
 
-    def request(self, question: Message, max_tokens: int) -> ChatRequest:
-        """The request for an answer to ``question``: the whole chat so far, then the question."""
-        history = [ChatMessage(m.id or new_id(), m.role, m.content) for m in self.messages if m.content]
+    def siblings(self, message: Message) -> list[Message]:
+        """The alternatives at ``message``'s place in the tree, oldest first (itself included)."""
+        return children(self.messages).get(message.parent_id, [message])
+
+    def answers_to(self, message_id: str) -> list[Message]:
+        return children(self.messages).get(message_id, [])
+
+    def choose(self, message: Message) -> None:
+        self.chosen[message.parent_id or ""] = message.id
+
+    def path_to(self, message_id: str) -> list[Message]:
+        return path_to(self.messages, message_id)
+
+    def add(self, message: Message) -> None:
+        """Add a message, or replace the one with its id (a continued answer)."""
+        for index, known in enumerate(self.messages):
+            if known.id == message.id:
+                self.messages[index] = message
+                return
+        self.messages.append(message)
+
+    def question(self, text: str, now: float, parent_id: str | None) -> Message:
+        return Message(
+            id=new_id(), session_id=self.session_id, role="user", content=text, created_at=now, parent_id=parent_id
+        )
+
+    def request(self, path: list[Message], max_tokens: int, continue_answer: bool = False) -> ChatRequest:
+        """The request for an answer to the last message of ``path`` (root first), or, with
+        ``continue_answer``, for more of that answer."""
         return ChatRequest(
             session_id=self.session_id,
-            messages=(*history, ChatMessage(question.id, "user", question.content)),
+            messages=tuple(ChatMessage(m.id, m.role, m.content) for m in path),
             params=GenerationParams(max_tokens=max_tokens),
+            continue_answer=continue_answer,
         )
 
 
@@ -62,24 +112,29 @@ class Generation:
     service: Service
     controller: Any
     """What stops the stream (the page's JS AbortController)."""
+    parent_id: str | None = None
+    """The question it answers."""
     text: str = ""
+    """The answer so far (for a continued answer: its earlier text too)."""
     message_id: str | None = None
     """The answer's id, once the service has named it."""
     finish_reason: str | None = None
     """Why it ended; None while it runs."""
+    created_at: float = 0.0
 
     def answer(self, session_id: str, now: float, error: str | None = None) -> Message:
         """The finished answer as a message of the chat."""
         return Message(
-            id=self.message_id or "",
+            id=self.message_id or new_id(),
             session_id=session_id,
             role="assistant",
             content=self.text,
-            created_at=now,
+            created_at=self.created_at or now,
             model=self.service.model,
             service=self.service.id,
             finish_reason=self.finish_reason,
             error=error,
+            parent_id=self.parent_id,
         )
 
 
@@ -102,7 +157,8 @@ class AppState:
     chat: Chat = field(default_factory=Chat)
     sessions: list[Session] = field(default_factory=list)
     """The sidebar: both services' chats, merged, newest first."""
-    generation: Generation | None = None
+    generations: list[Generation] = field(default_factory=list)
+    """Answers streaming in now (two after Ask both)."""
     renaming: str | None = None
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
 
@@ -112,6 +168,10 @@ class AppState:
         services = {s["id"]: Service(s["id"], s["label"], s["url"]) for s in config["services"]}
         selected = saved_choice if saved_choice is not None and saved_choice in services else next(iter(services))
         return cls(services=services, selected=selected)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.generations)
 
     @property
     def selected_service(self) -> Service:

@@ -1,4 +1,4 @@
-"""The composer (message box, Send, Stop) and the error line above the messages."""
+"""The composer (message box, Send, Ask both, Stop) and the error line above the messages."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from state import AppState
 
 def enable_controls(dom: Dom) -> None:
     """The controls start disabled in the HTML, until Python runs."""
-    for control in ("model-select", "message-input", "send", "new-chat"):
+    for control in ("model-select", "message-input", "send", "new-chat", "ask-both"):
         dom.by_testid(control).disabled = False
 
 
 def render_composer(dom: Dom, state: AppState) -> None:
     """Send or Stop, whichever fits; no New chat while an answer streams."""
-    active = state.generation is not None
+    active = state.busy
     dom.by_testid("send").hidden = active
+    dom.by_testid("ask-both").hidden = active
     dom.by_testid("stop").hidden = not active
     dom.by_testid("new-chat").disabled = active
 

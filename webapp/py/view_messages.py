@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import js
 
@@ -28,27 +28,66 @@ class GrowingAnswer:
         """How many of the content's child nodes are settled blocks; the ones after are the tail."""
 
 
-def render_chat(dom: Dom, state: AppState) -> None:
+class MessageActions(Protocol):
+    """What the controls on a message ask for."""
+
+    async def regenerate(self, message: Message) -> None: ...
+
+    def start_edit(self, message: Message) -> None: ...
+
+    async def continue_answer(self, message: Message) -> None: ...
+
+    def flip(self, message: Message, step: int) -> None: ...
+
+    def pick(self, message: Message) -> None: ...
+
+
+CONTINUABLE = ("length", "cancelled", "interrupted")
+"""Answers that ended before the model was done: Continue resumes them."""
+
+
+def render_chat(dom: Dom, state: AppState, actions: MessageActions) -> None:
+    """Draw the branch shown; after Ask both, the question's answers side by side."""
     box = dom.by_testid("messages")
     box.innerHTML = ""
-    if not state.chat.messages:
+    shown = state.chat.shown()
+    if not shown:
         box.appendChild(dom.element("div", "Ask anything. Your chats stay on this machine.", "placeholder"))
-    for message in state.chat.messages:
-        box.appendChild(message_element(dom, state, message))
+    skip: str | None = None
+    for message in shown:
+        if message.id == skip:
+            continue
+        box.appendChild(message_element(dom, state, message, actions))
+        answers = state.chat.answers_to(message.id)
+        if message.id == state.chat.compare and len(answers) > 1:
+            columns = compare_box(dom, box)
+            for answer in answers:
+                node = message_element(dom, state, answer, actions)
+                node.classList.add("chosen" if answer in shown else "other")
+                columns.appendChild(node)
+            skip = next((a.id for a in answers if a in shown), None)
     box.scrollTop = box.scrollHeight
 
 
-def add_question(dom: Dom, state: AppState, question: Message) -> None:
-    """Show a question just asked: the whole chat if it is the first, else one more element."""
-    if len(state.chat.messages) == 1:
-        render_chat(dom, state)
-    else:
-        dom.by_testid("messages").appendChild(message_element(dom, state, question))
+def compare_box(dom: Dom, box: Any) -> Any:
+    """The side-by-side row at the end of the list (made on first use)."""
+    last = box.lastElementChild
+    if last is not None and last.getAttribute("data-testid") == "compare":
+        return last
+    row = dom.element("div", None, "compare", data_testid="compare")
+    box.appendChild(row)
+    return row
 
 
-def message_element(dom: Dom, state: AppState, message: Message) -> Any:
+def message_element(dom: Dom, state: AppState, message: Message, actions: MessageActions) -> Any:
     node = dom.element(
-        "div", None, "message", data_testid="message", data_role=message.role, data_message_id=message.id
+        "div",
+        None,
+        "message",
+        data_testid="message",
+        data_role=message.role,
+        data_message_id=message.id,
+        data_parent_id=message.parent_id or "",
     )
     if message.role == "assistant":
         node.setAttribute("data-model", message.model or "")
@@ -64,8 +103,70 @@ def message_element(dom: Dom, state: AppState, message: Message) -> Any:
         node.appendChild(content)
         set_finish(dom, node, message.finish_reason, message.error)
     else:
-        node.textContent = message.content
+        node.appendChild(dom.element("div", message.content, "content"))
+    if message.id:  # not for an answer still streaming in
+        node.appendChild(controls(dom, state, message, actions))
     return node
+
+
+def controls(dom: Dom, state: AppState, message: Message, actions: MessageActions) -> Any:
+    """Sibling navigation and the message's actions."""
+    bar = dom.element("div", None, "controls")
+    siblings = state.chat.siblings(message)
+    if len(siblings) > 1:
+        index = next((i for i, m in enumerate(siblings) if m.id == message.id), 0)
+        previous = button(dom, "‹", "sibling-prev", f"Previous version ({index} of {len(siblings)})")
+        previous.disabled = index == 0
+        dom.on(previous, "click", lambda _e: actions.flip(message, -1))
+        following = button(dom, "›", "sibling-next", "Next version")
+        following.disabled = index == len(siblings) - 1
+        dom.on(following, "click", lambda _e: actions.flip(message, 1))
+        bar.appendChild(previous)
+        bar.appendChild(
+            dom.element("span", f"{index + 1}/{len(siblings)}", "sibling-index", data_testid="sibling-index")
+        )
+        bar.appendChild(following)
+    busy = state.busy
+    if message.role == "user":
+        edit = button(dom, "Edit", "edit", "Edit this question and ask again (the old branch stays)")
+        edit.disabled = busy
+        dom.on(edit, "click", lambda _e: actions.start_edit(message))
+        bar.appendChild(edit)
+        return bar
+    regenerate = button(dom, "Regenerate", "regenerate", "Answer again with the model selected above")
+    regenerate.disabled = busy
+    dom.on(regenerate, "click", lambda _e: actions.regenerate(message))
+    bar.appendChild(regenerate)
+    if message.finish_reason in CONTINUABLE:
+        more = button(dom, "Continue", "continue", "Let the model go on with this answer")
+        more.disabled = busy
+        dom.on(more, "click", lambda _e: actions.continue_answer(message))
+        bar.appendChild(more)
+    if state.chat.compare and message.parent_id == state.chat.compare:
+        pick = button(dom, "Continue from this one", "pick", "Go on with this answer")
+        dom.on(pick, "click", lambda _e: actions.pick(message))
+        bar.appendChild(pick)
+    return bar
+
+
+def button(dom: Dom, text: str, testid: str, title: str) -> Any:
+    node = dom.element("button", text, f"control {testid}", data_testid=testid, title=title, type="button")
+    node.setAttribute("aria-label", title)
+    return node
+
+
+def edit_field(dom: Dom, message_id: str, text: str) -> tuple[Any, Any, Any]:
+    """Turn a question into a text box with Save and Cancel; returns the three."""
+    node = dom.document.querySelector(f'[data-message-id="{message_id}"]')
+    field = dom.element("textarea", None, "edit-field", data_testid="edit-field")
+    field.value = text
+    save = button(dom, "Save and ask", "edit-save", "Ask this instead")
+    cancel = button(dom, "Cancel", "edit-cancel", "Keep the question as it was")
+    node.innerHTML = ""
+    for part in (field, save, cancel):
+        node.appendChild(part)
+    field.focus()
+    return field, save, cancel
 
 
 def set_markdown(node: Any, text: str) -> None:
@@ -93,8 +194,9 @@ def set_finish(dom: Dom, node: Any, reason: str | None, error: str | None = None
         meta.appendChild(badge)
 
 
-def add_answer(dom: Dom, state: AppState, service: Service) -> GrowingAnswer:
-    """An empty answer from ``service`` at the end of the list, to stream into."""
+def add_answer(dom: Dom, state: AppState, service: Service, actions: MessageActions, beside: bool) -> GrowingAnswer:
+    """An empty answer from ``service`` at the end of the list (``beside``: in the
+    side-by-side row of Ask both), to stream into."""
     placeholder = Message(
         id="",
         session_id=state.chat.session_id,
@@ -104,8 +206,16 @@ def add_answer(dom: Dom, state: AppState, service: Service) -> GrowingAnswer:
         model=service.model,
         service=service.id,
     )
-    node = message_element(dom, state, placeholder)
-    dom.by_testid("messages").appendChild(node)
+    node = message_element(dom, state, placeholder, actions)
+    box = dom.by_testid("messages")
+    (compare_box(dom, box) if beside else box).appendChild(node)
+    return GrowingAnswer(node)
+
+
+def continued_answer(dom: Dom, message_id: str) -> GrowingAnswer:
+    """The element of a shown answer that is being continued, to grow in place."""
+    node = dom.document.querySelector(f'[data-message-id="{message_id}"]')
+    node.setAttribute("data-finish", "")
     return GrowingAnswer(node)
 
 

@@ -1,0 +1,150 @@
+"""Conversation trees in the real page: regenerate, versions, edit, continue, Ask both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+
+from tests.browser.conftest import ChatPage, Stack
+
+pytestmark = pytest.mark.browser
+
+LOCAL = {"127.0.0.1", "localhost"}
+
+
+@pytest.fixture
+def page(driver, stack: Stack) -> ChatPage:
+    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost"))
+    page.open()
+    page.by("new-chat").click()
+    page.wait(lambda d: not page.all("message"), 10, "an empty chat")
+    page.requested_hosts()
+    return page
+
+
+def message(page: ChatPage, role: str, index: int = -1) -> WebElement:
+    return page.all("message", f'[data-role="{role}"]')[index]
+
+
+def control(node: WebElement, testid: str) -> WebElement:
+    return node.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+
+def settled(page: ChatPage) -> bool:
+    """No answer streaming: Send is back."""
+    return page.by("send").is_displayed()
+
+
+def version(page: ChatPage, role: str) -> str:
+    return control(message(page, role), "sibling-index").text
+
+
+def stored(stack: Stack, service: str, session_id: str) -> list[dict[str, Any]]:
+    url = (stack.fast if service == "tinyllama" else stack.capable).url
+    response = requests.get(f"{url}/api/sessions/{session_id}", timeout=10)
+    return response.json()["messages"] if response.status_code == 200 else []
+
+
+def test_regenerate_then_flip_between_versions_and_keep_the_choice_after_reload(page: ChatPage, stack: Stack):
+    page.choose("qwen")
+    page.type("Name a fruit.")
+    first = page.wait_answer(1)
+    first_id = first.get_attribute("data-message-id")
+    question_id = message(page, "user").get_attribute("data-message-id")
+    assert first.get_attribute("data-parent-id") == question_id
+
+    page.choose("tinyllama")  # regenerate with the other model
+    control(first, "regenerate").click()
+    page.wait(lambda d: settled(page) and version(page, "assistant") == "2/2", 90, "the second version")
+    second = message(page, "assistant")
+    assert second.get_attribute("data-message-id") != first_id
+    assert second.get_attribute("data-service") == "tinyllama"
+    assert second.get_attribute("data-parent-id") == question_id
+
+    control(second, "sibling-prev").click()
+    page.wait(lambda d: version(page, "assistant") == "1/2", 10, "the first version")
+    assert message(page, "assistant").get_attribute("data-message-id") == first_id
+
+    session_id = page.active_session()
+    page.reload()
+    page.wait(lambda d: len(page.all("message")) == 2, 20, "the chat after reload")
+    assert message(page, "assistant").get_attribute("data-message-id") == first_id
+    assert version(page, "assistant") == "1/2"
+    # Each service stored its own answer, both under the same question.
+    parents = [m["parent_id"] for s in ("qwen", "tinyllama") for m in stored(stack, s, session_id)]
+    assert parents.count(question_id) == 2
+    assert page.requested_hosts() <= LOCAL
+
+
+def test_edit_a_question_and_see_both_branches(page: ChatPage):
+    page.choose("qwen")
+    page.type("Say one word.")
+    page.wait_answer(1)
+    control(message(page, "user"), "edit").click()
+    field = page.by("edit-field")
+    field.clear()
+    field.send_keys("Say two words.")
+    page.by("edit-save").click()
+    page.wait(lambda d: settled(page) and version(page, "user") == "2/2", 90, "the edited question answered")
+    assert message(page, "user").find_element(By.CSS_SELECTOR, ".content").text == "Say two words."
+    control(message(page, "user"), "sibling-prev").click()
+    page.wait(lambda d: version(page, "user") == "1/2", 10, "the first question")
+    assert message(page, "user").find_element(By.CSS_SELECTOR, ".content").text == "Say one word."
+    assert len(page.answers()) == 1  # the old question's own answer
+
+
+def test_continue_a_stopped_answer_grows_it_in_place(page: ChatPage):
+    page.choose("qwen")
+    page.type("Write a long story about a lighthouse keeper, with many chapters.")
+    page.wait(lambda d: page.answers() and len(page.answers()[-1].text) > 80, 60, "some answer text")
+    page.by("stop").click()
+    stopped = page.wait_answer(1, timeout=10)
+    assert stopped.get_attribute("data-finish") == "cancelled"
+    answer_id = stopped.get_attribute("data-message-id")
+    before = stopped.find_element(By.CSS_SELECTOR, ".content").text
+    control(stopped, "continue").click()
+
+    def text() -> str:
+        return str(message(page, "assistant").find_element(By.CSS_SELECTOR, ".content").text)
+
+    page.wait(lambda d: len(text()) > len(before) + 20 or settled(page), 60, "the answer to grow")
+    if page.by("stop").is_displayed():
+        page.by("stop").click()
+    page.wait(lambda d: settled(page), 10, "the continuation to end")
+    grown = message(page, "assistant")
+    assert grown.get_attribute("data-message-id") == answer_id
+    assert text().startswith(before[:40])
+    # It went on (or the model ended the story at once, which also updates how it ended).
+    assert len(text()) > len(before) or grown.get_attribute("data-finish") in ("stop", "length")
+    assert len(page.answers()) == 1
+
+
+def test_ask_both_streams_two_answers_side_by_side_and_stores_both(page: ChatPage, stack: Stack):
+    page.type("Name a colour.", send=False)
+    page.by("ask-both").click()
+    page.wait(lambda d: settled(page) and len(page.answers()) == 2, 90, "both answers")
+    compare = page.by("compare")
+    services = {
+        a.get_attribute("data-service") for a in compare.find_elements(By.CSS_SELECTOR, '[data-role="assistant"]')
+    }
+    assert services == {"tinyllama", "qwen"}
+    question_id = message(page, "user").get_attribute("data-message-id")
+    session_id = page.active_session()
+    for service in ("tinyllama", "qwen"):
+        answers = [m for m in stored(stack, service, session_id) if m["role"] == "assistant"]
+        assert [a["parent_id"] for a in answers] == [question_id]
+    # Go on from the second one: the next question follows it.
+    other = next(
+        a
+        for a in compare.find_elements(By.CSS_SELECTOR, '[data-role="assistant"]')
+        if "other" in a.get_attribute("class")
+    )
+    picked = other.get_attribute("data-message-id")
+    control(other, "pick").click()
+    page.type("Why?")
+    page.wait(lambda d: settled(page) and len(page.all("message", '[data-role="user"]')) == 2, 90, "the follow-up")
+    assert message(page, "user").get_attribute("data-parent-id") == picked
