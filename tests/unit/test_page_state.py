@@ -64,7 +64,7 @@ def test_a_request_carries_the_whole_chat_then_the_question():
         Message(new_id(), chat.session_id, "assistant", "", 3.0, finish_reason="cancelled"),
     ]
     question = chat.question("How are you?", 4.0)
-    request = chat.request(question, max_tokens=64)
+    request = chat.request(question)
     assert request.session_id == chat.session_id
     assert [(m.role, m.content) for m in request.messages] == [
         ("user", "Hi"),
@@ -73,7 +73,7 @@ def test_a_request_carries_the_whole_chat_then_the_question():
     ]  # an empty answer is left out
     assert request.messages[0].id == first.id and request.messages[-1].id == question.id
     assert request.messages[1].id  # an answer that never got an id gets one
-    assert request.params.max_tokens == 64
+    assert request.params == chat.settings.params and request.system is None  # no system prompt: none sent
     assert question not in chat.messages  # asking does not change the chat
 
 

@@ -16,6 +16,7 @@ import view_composer
 import view_messages
 import view_sidebar
 import view_status
+from chat_settings import settings_of
 from client import ServiceError, stream
 from dom import Dom
 from services import Services
@@ -94,7 +95,11 @@ class Actions:
             return
         answers = await self.services.fetch_from_all(f"/api/sessions/{session_id}")
         merged = merge_sessions([Session.from_dict(a) for a in answers])
-        self.state.chat = Chat(session_id=session_id, messages=list(merged[0].messages) if merged else [])
+        self.state.chat = Chat(
+            session_id=session_id,
+            messages=list(merged[0].messages) if merged else [],
+            settings=settings_of(merged[0] if merged else None, self.state.defaults),
+        )
         js.location.hash = f"chat={session_id}"
         view_messages.render_chat(self.dom, self.state)
         view_sidebar.render_sessions(self.dom, self.state, self)
@@ -103,7 +108,7 @@ class Actions:
     def new_chat(self, _event: Any = None) -> None:
         if self.state.generation is not None:
             return
-        self.state.chat = Chat()
+        self.state.chat = Chat(settings=self.state.defaults)
         js.history.replaceState(None, "", js.location.pathname)
         view_messages.render_chat(self.dom, self.state)
         view_sidebar.render_sessions(self.dom, self.state, self)
@@ -181,7 +186,7 @@ class Actions:
             return
         self.show_error(None)
         question = state.chat.question(text, now())
-        body = state.chat.request(question, state.settings.max_tokens)
+        body = state.chat.request(question)
         state.chat.messages.append(question)
         view_composer.clear_input(dom)
         view_messages.add_question(dom, state, question)

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.schemas import ChatMessage, ChatRequest, GenerationParams, Message, ServiceInfo, Session, new_id
+from chat_settings import PAGE_DEFAULTS
+from shared.schemas import ChatMessage, ChatRequest, ChatSettings, Message, ServiceInfo, Session, new_id
 
 
 @dataclass
@@ -37,21 +38,23 @@ class Service:
 
 @dataclass
 class Chat:
-    """The open chat: its id and its messages in order."""
+    """The open chat: its id, its messages in order, and its system prompt and sampling."""
 
     session_id: str = field(default_factory=new_id)
     messages: list[Message] = field(default_factory=list)
+    settings: ChatSettings = PAGE_DEFAULTS
 
     def question(self, text: str, now: float) -> Message:
         return Message(id=new_id(), session_id=self.session_id, role="user", content=text, created_at=now)
 
-    def request(self, question: Message, max_tokens: int) -> ChatRequest:
+    def request(self, question: Message) -> ChatRequest:
         """The request for an answer to ``question``: the whole chat so far, then the question."""
         history = [ChatMessage(m.id or new_id(), m.role, m.content) for m in self.messages if m.content]
         return ChatRequest(
             session_id=self.session_id,
             messages=(*history, ChatMessage(question.id, "user", question.content)),
-            params=GenerationParams(max_tokens=max_tokens),
+            params=self.settings.params,
+            system=self.settings.system or None,
         )
 
 
@@ -83,13 +86,6 @@ class Generation:
         )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How the page asks for answers."""
-
-    max_tokens: int = 1024
-
-
 @dataclass
 class AppState:
     """Everything the page shows, in one place."""
@@ -98,7 +94,8 @@ class AppState:
     """By id, in the order of the page config (the dropdown's order)."""
     selected: str
     """The id of the service the next answer comes from."""
-    settings: Settings = field(default_factory=Settings)
+    defaults: ChatSettings = PAGE_DEFAULTS
+    """What a new chat starts with: the user's saved defaults (localStorage)."""
     chat: Chat = field(default_factory=Chat)
     sessions: list[Session] = field(default_factory=list)
     """The sidebar: both services' chats, merged, newest first."""
@@ -107,11 +104,13 @@ class AppState:
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], saved_choice: str | None = None) -> AppState:
-        """State for the page config (the ``ruschat-config`` block) and the remembered model."""
+    def from_config(
+        cls, config: Mapping[str, Any], saved_choice: str | None = None, defaults: ChatSettings = PAGE_DEFAULTS
+    ) -> AppState:
+        """State for the page config (the ``ruschat-config`` block), the remembered model and defaults."""
         services = {s["id"]: Service(s["id"], s["label"], s["url"]) for s in config["services"]}
         selected = saved_choice if saved_choice is not None and saved_choice in services else next(iter(services))
-        return cls(services=services, selected=selected)
+        return cls(services=services, selected=selected, defaults=defaults, chat=Chat(settings=defaults))
 
     @property
     def selected_service(self) -> Service:
@@ -119,6 +118,12 @@ class AppState:
 
     def online_services(self) -> list[Service]:
         return [s for s in self.services.values() if s.online]
+
+    def is_stored(self, session_id: str) -> bool:
+        """Whether the services may hold this chat (it has messages or is in the history)."""
+        return bool(self.chat.messages and self.chat.session_id == session_id) or any(
+            s.id == session_id for s in self.sessions
+        )
 
     def session_title(self, session_id: str) -> str:
         return next((s.title for s in self.sessions if s.id == session_id), "")
