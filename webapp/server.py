@@ -30,6 +30,7 @@ NODE_MODULES = HERE / "node_modules"
 SHARED_FILES = ("__init__.py", "schemas.py", "sse.py")
 PAGE_FILES = (
     "main.py",
+    "chat_settings.py",
     "state.py",
     "dom.py",
     "client.py",
@@ -39,7 +40,9 @@ PAGE_FILES = (
     "view_sidebar.py",
     "view_messages.py",
     "view_composer.py",
+    "view_settings.py",
     "actions.py",
+    "settings_actions.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl")

@@ -73,14 +73,15 @@ def test_the_branch_shown_and_the_request_for_a_new_question():
     assert chat.shown() == [first, hello]
 
     question = chat.question("How are you?", 4.0, hello.id)
-    request = chat.request([*chat.shown(), question], max_tokens=64)
+    request = chat.request([*chat.shown(), question])
     assert request.session_id == chat.session_id
     assert [(m.id, m.role, m.content) for m in request.messages] == [
         (first.id, "user", "Hi"),
         (hello.id, "assistant", "Hello!"),
         (question.id, "user", "How are you?"),
     ]
-    assert request.params.max_tokens == 64 and not request.continue_answer
+    assert request.params == chat.settings.params and request.system is None  # no system prompt: none sent
+    assert not request.continue_answer
     assert question not in chat.messages  # asking does not change the chat
 
 
@@ -106,7 +107,7 @@ def test_a_continued_answer_replaces_its_earlier_text():
     chat.add(first)
     cut = answer_to(chat, first, "One, two", 2.0, "length")
     chat.add(cut)
-    request = chat.request(chat.path_to(cut.id), 32, continue_answer=True)
+    request = chat.request(chat.path_to(cut.id), continue_answer=True)
     assert request.continue_answer and request.messages[-1].id == cut.id
     chat.add(Message(cut.id, chat.session_id, "assistant", "One, two, three.", 2.0, finish_reason="stop"))
     assert [m.content for m in chat.messages] == ["Count", "One, two, three."]

@@ -16,6 +16,7 @@ import view_composer
 import view_messages
 import view_sidebar
 import view_status
+from chat_settings import settings_of
 from client import ServiceError, stream
 from dom import Dom
 from services import Services
@@ -98,6 +99,7 @@ class Actions:
             session_id=session_id,
             messages=list(merged[0].messages) if merged else [],
             chosen=load_branches(session_id),
+            settings=settings_of(merged[0] if merged else None, self.state.defaults),
         )
         js.location.hash = f"chat={session_id}"
         view_messages.render_chat(self.dom, self.state, self)
@@ -107,7 +109,7 @@ class Actions:
     def new_chat(self, _event: Any = None) -> None:
         if self.state.busy:
             return
-        self.state.chat = Chat()
+        self.state.chat = Chat(settings=self.state.defaults)
         js.history.replaceState(None, "", js.location.pathname)
         view_messages.render_chat(self.dom, self.state, self)
         view_sidebar.render_sessions(self.dom, self.state, self)
@@ -294,7 +296,7 @@ class Actions:
         view_composer.render_composer(dom, state)
         view_status.set_activity(dom, ", ".join(f"{s.label}: sending…" for s in services))
         js.location.hash = f"chat={chat.session_id}"
-        body = chat.request(path, state.settings.max_tokens, continue_answer=continued is not None).to_dict()
+        body = chat.request(path, continue_answer=continued is not None).to_dict()
         try:
             await asyncio.gather(
                 *(

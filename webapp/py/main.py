@@ -17,16 +17,26 @@ import json
 
 import js
 
+import view_settings
 from actions import Actions
+from chat_settings import DEFAULTS_KEY, defaults_from_json
 from dom import Dom
+from settings_actions import SettingsActions
 from state import AppState
 
 
 def main() -> None:
     dom = Dom(js.document)
     config = json.loads(js.document.getElementById("ruschat-config").textContent)
-    state = AppState.from_config(config, saved_choice=js.localStorage.getItem("ruschat-service"))
+    state = AppState.from_config(
+        config,
+        saved_choice=js.localStorage.getItem("ruschat-service"),
+        defaults=defaults_from_json(js.localStorage.getItem(DEFAULTS_KEY)),
+    )
     actions = Actions(state, dom)
+    settings = SettingsActions(state, dom, actions.services, actions.show_error)
+    view_settings.build_panel(dom, settings)
+    dom.on(dom.by_testid("settings"), "click", settings.open_settings)
     dom.on(js.document.getElementById("composer"), "submit", actions.on_submit)
     dom.on(dom.by_testid("message-input"), "keydown", actions.on_key)
     dom.on(dom.by_testid("stop"), "click", actions.stop)

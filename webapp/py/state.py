@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chat_settings import PAGE_DEFAULTS
 from shared.schemas import (
     ChatMessage,
     ChatRequest,
-    GenerationParams,
+    ChatSettings,
     Message,
     ServiceInfo,
     Session,
@@ -48,11 +49,13 @@ class Service:
 
 @dataclass
 class Chat:
-    """The open chat: its id, its messages (a tree) and which branch is shown."""
+    """The open chat: its id, its messages (a tree), which branch is shown, and its
+    system prompt and sampling."""
 
     session_id: str = field(default_factory=new_id)
     messages: list[Message] = field(default_factory=list)
     """Every message of the chat, from both services: a tree by ``parent_id``."""
+    settings: ChatSettings = PAGE_DEFAULTS
     chosen: dict[str, str] = field(default_factory=dict)
     """The child shown at each fork, by parent id ("" for the chat's first messages)."""
     pending: str | None = None
@@ -94,13 +97,14 @@ class Chat:
             id=new_id(), session_id=self.session_id, role="user", content=text, created_at=now, parent_id=parent_id
         )
 
-    def request(self, path: list[Message], max_tokens: int, continue_answer: bool = False) -> ChatRequest:
+    def request(self, path: list[Message], continue_answer: bool = False) -> ChatRequest:
         """The request for an answer to the last message of ``path`` (root first), or, with
-        ``continue_answer``, for more of that answer."""
+        ``continue_answer``, for more of that answer; with the chat's settings."""
         return ChatRequest(
             session_id=self.session_id,
             messages=tuple(ChatMessage(m.id, m.role, m.content) for m in path),
-            params=GenerationParams(max_tokens=max_tokens),
+            params=self.settings.params,
+            system=self.settings.system or None,
             continue_answer=continue_answer,
         )
 
@@ -138,13 +142,6 @@ class Generation:
         )
 
 
-@dataclass(frozen=True)
-class Settings:
-    """How the page asks for answers."""
-
-    max_tokens: int = 1024
-
-
 @dataclass
 class AppState:
     """Everything the page shows, in one place."""
@@ -153,7 +150,8 @@ class AppState:
     """By id, in the order of the page config (the dropdown's order)."""
     selected: str
     """The id of the service the next answer comes from."""
-    settings: Settings = field(default_factory=Settings)
+    defaults: ChatSettings = PAGE_DEFAULTS
+    """What a new chat starts with: the user's saved defaults (localStorage)."""
     chat: Chat = field(default_factory=Chat)
     sessions: list[Session] = field(default_factory=list)
     """The sidebar: both services' chats, merged, newest first."""
@@ -163,11 +161,13 @@ class AppState:
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], saved_choice: str | None = None) -> AppState:
-        """State for the page config (the ``ruschat-config`` block) and the remembered model."""
+    def from_config(
+        cls, config: Mapping[str, Any], saved_choice: str | None = None, defaults: ChatSettings = PAGE_DEFAULTS
+    ) -> AppState:
+        """State for the page config (the ``ruschat-config`` block), the remembered model and defaults."""
         services = {s["id"]: Service(s["id"], s["label"], s["url"]) for s in config["services"]}
         selected = saved_choice if saved_choice is not None and saved_choice in services else next(iter(services))
-        return cls(services=services, selected=selected)
+        return cls(services=services, selected=selected, defaults=defaults, chat=Chat(settings=defaults))
 
     @property
     def busy(self) -> bool:
@@ -179,6 +179,12 @@ class AppState:
 
     def online_services(self) -> list[Service]:
         return [s for s in self.services.values() if s.online]
+
+    def is_stored(self, session_id: str) -> bool:
+        """Whether the services may hold this chat (it has messages or is in the history)."""
+        return bool(self.chat.messages and self.chat.session_id == session_id) or any(
+            s.id == session_id for s in self.sessions
+        )
 
     def session_title(self, session_id: str) -> str:
         return next((s.title for s in self.sessions if s.id == session_id), "")

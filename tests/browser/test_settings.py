@@ -1,0 +1,74 @@
+"""The settings panel end to end: a chat's system prompt reaches the service and comes back."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import requests
+from selenium.webdriver.common.keys import Keys
+
+from tests.browser.conftest import ChatPage, Stack
+
+pytestmark = pytest.mark.browser
+
+
+def dialog_open(page: ChatPage) -> bool:
+    return page.driver.execute_script("return document.querySelector('[data-testid=settings-dialog]').open")
+
+
+def open_panel(page: ChatPage) -> None:
+    page.click('[data-testid="settings"]')
+    page.wait(lambda d: dialog_open(page), 10, "the settings dialog")
+
+
+def fill(page: ChatPage, testid: str, text: str) -> None:
+    field = page.by(testid)
+    field.clear()
+    field.send_keys(text)
+
+
+def stored_settings(stack: Stack, session_id: str) -> dict:
+    answer = requests.get(f"{stack.fast.url}/api/sessions/{session_id}", timeout=10)
+    answer.raise_for_status()
+    return answer.json()["settings"]
+
+
+def test_a_chats_system_prompt_is_sent_stored_and_shown_again(driver, stack: Stack):
+    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost")).open()
+    prompt = f"You are a helpful pirate. ({uuid.uuid4().hex[:8]})"
+    open_panel(page)
+    assert page.driver.switch_to.active_element == page.by("system-prompt")
+    fill(page, "system-prompt", prompt)
+    fill(page, "max-tokens", "40")
+    fill(page, "temperature", "0.1")
+    page.by("settings-save").click()
+    page.wait(lambda d: not dialog_open(page), 10, "the dialog to close on Save")
+
+    page.choose("tinyllama")
+    page.type("Say hello.")
+    page.wait_answer(1)
+    session_id = page.active_session()
+    settings = stored_settings(stack, session_id)
+    assert (settings["system"], settings["max_tokens"], settings["temperature"]) == (prompt, 40, 0.1)
+
+    page.reload()
+    page.by("new-chat").click()
+    open_panel(page)
+    assert page.by("system-prompt").get_attribute("value") == ""  # a new chat starts from the defaults
+    page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+    page.wait(lambda d: not dialog_open(page), 10, "Escape to close the dialog")
+
+    page.click(f'[data-session-id="{session_id}"]')
+    page.wait(lambda d: page.messages(), 20, "the chat to reopen")
+    open_panel(page)
+    assert page.by("system-prompt").get_attribute("value") == prompt
+    assert page.by("max-tokens").get_attribute("value") == "40"
+
+    # Saving again replaces the stored chat's settings (PATCH; the other service has no copy).
+    fill(page, "system-prompt", "Answer in one word.")
+    page.by("settings-save").click()
+    page.wait(
+        lambda d: stored_settings(stack, session_id)["system"] == "Answer in one word.", 10, "the PATCHed settings"
+    )
+    assert not page.by("error").is_displayed()

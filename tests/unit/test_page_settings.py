@@ -1,0 +1,105 @@
+"""The page's per-chat settings, run under CPython: the panel's form, the defaults, stored chats."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
+sys.path.insert(0, str(PAGE))
+
+from chat_settings import (  # noqa: E402
+    FIELDS,
+    PAGE_DEFAULTS,
+    defaults_from_json,
+    defaults_to_json,
+    form_values,
+    settings_from_form,
+    settings_of,
+)
+from shared.schemas import ChatSettings, GenerationParams, SchemaError, Session, merge_sessions, new_id  # noqa: E402
+from state import AppState, Chat  # noqa: E402
+
+CONFIG = {"services": [{"id": "qwen", "label": "Capable", "url": "http://127.0.0.1:8001"}]}
+PIRATE = ChatSettings(
+    "You are a pirate.",
+    GenerationParams(max_tokens=64, temperature=0.2, top_p=0.9, min_p=0.1, repeat_penalty=1.1),
+)
+
+
+def test_the_panel_shows_every_parameter_and_reads_back_what_it_showed():
+    values = form_values(PIRATE)
+    assert set(values) == {"system", *(spec.name for spec in FIELDS)}
+    assert set(PIRATE.to_dict()) == set(values)  # every stored setting has a field
+    assert values["max_tokens"] == "64" and values["temperature"] == "0.2"
+    assert settings_from_form(values) == PIRATE
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("temperature", "3", "Temperature must be between 0.0 and 2.0"),
+        ("top_p", "abc", "Top p must be a number"),
+        ("max_tokens", "1.5", "Max tokens must be a whole number"),
+        ("max_tokens", "100000", "Max tokens must be between 1 and 2048"),
+        ("repeat_penalty", "", "Repeat penalty is required"),
+    ],
+)
+def test_a_wrong_field_is_refused_with_its_label(name, text, message):
+    values = form_values(PIRATE) | {name: text}
+    with pytest.raises(SchemaError) as caught:
+        settings_from_form(values)
+    assert str(caught.value) == message and caught.value.field == name
+
+
+def test_the_fields_bounds_are_the_wire_schemas():
+    for spec in FIELDS:
+        for inside in (spec.low, spec.high):
+            values = form_values(PIRATE) | {spec.name: f"{inside:g}"}
+            assert settings_from_form(values).to_dict()[spec.name] == inside
+
+
+def test_defaults_round_trip_through_local_storage_text():
+    assert defaults_from_json(defaults_to_json(PIRATE)) == PIRATE
+
+
+@pytest.mark.parametrize("saved", [None, "", "not json", '{"temperature": 9}', "[]"])
+def test_missing_or_unreadable_defaults_fall_back_to_the_pages(saved):
+    assert defaults_from_json(saved) == PAGE_DEFAULTS
+
+
+def test_a_stored_chat_keeps_its_merged_settings_and_an_older_one_takes_the_defaults():
+    session_id = new_id()
+    older = Session(session_id, "Hi", 1.0, 2.0, settings=ChatSettings("old"), settings_updated_at=1.0)
+    newer = Session(session_id, "Hi", 1.0, 3.0, settings=PIRATE, settings_updated_at=5.0)
+    # As the page opens a chat: each service's copy parsed from JSON, then merged.
+    copies = [[Session.from_dict(newer.to_dict())], [Session.from_dict(older.to_dict())]]
+    (merged,) = merge_sessions(*copies)
+    assert settings_of(merged, PAGE_DEFAULTS) == PIRATE
+    legacy = Session.from_dict(Session(session_id, "Hi", 1.0, 2.0).to_dict())  # previous release: settings null
+    assert legacy.settings is None
+    assert settings_of(legacy, PIRATE) == PIRATE
+    assert settings_of(None, PIRATE) == PIRATE
+
+
+def test_new_chats_start_from_the_defaults_and_requests_carry_the_chats_settings():
+    state = AppState.from_config(CONFIG, defaults=PIRATE)
+    assert state.chat.settings == PIRATE
+    chat = Chat(settings=ChatSettings("Answer in French.", GenerationParams(max_tokens=32, temperature=0.0)))
+    request = chat.request([chat.question("Hello", 1.0, None)])
+    assert request.system == "Answer in French."
+    assert request.params == chat.settings.params
+    body = request.to_dict()
+    assert (body["system"], body["max_tokens"], body["temperature"]) == ("Answer in French.", 32, 0.0)
+
+
+def test_a_chat_counts_as_stored_once_it_has_messages_or_is_in_the_history():
+    state = AppState.from_config(CONFIG)
+    assert not state.is_stored(state.chat.session_id)
+    state.chat.messages.append(state.chat.question("Hi", 1.0, None))
+    assert state.is_stored(state.chat.session_id)
+    other = new_id()
+    state.sessions = [Session(other, "Old", 1.0, 2.0)]
+    assert state.is_stored(other) and not state.is_stored(new_id())

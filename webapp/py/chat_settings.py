@@ -1,0 +1,107 @@
+"""A chat's settings in the page: the fields of the panel, the user's defaults, the form.
+
+Pure Python over ``shared.schemas.ChatSettings`` (no DOM, no ``js``): the settings view
+draws the fields listed here, the actions parse what the user typed with
+:func:`settings_from_form`, and the defaults travel to and from localStorage as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.schemas import DEFAULT_LIMITS, ChatSettings, GenerationParams, SchemaError, Session
+
+DEFAULTS_KEY = "ruschat-chat-defaults"
+"""The localStorage key of the user's defaults for new chats."""
+
+PAGE_DEFAULTS = ChatSettings(params=GenerationParams(max_tokens=1024))
+"""The defaults before the user saves any: no system prompt, the services' sampling, longer answers."""
+
+
+@dataclass(frozen=True)
+class NumberField:
+    """One number in the panel, bounded as ``GenerationParams.from_dict`` bounds it."""
+
+    name: str
+    """The key in ``ChatSettings.to_dict()`` (and the input's data-testid, with dashes)."""
+    label: str
+    low: float
+    high: float
+    step: float
+    integer: bool = False
+
+    @property
+    def testid(self) -> str:
+        return self.name.replace("_", "-")
+
+
+FIELDS = (
+    NumberField("temperature", "Temperature", 0.0, 2.0, 0.05),
+    NumberField("top_p", "Top p", 0.0, 1.0, 0.01),
+    NumberField("max_tokens", "Max tokens", 1, DEFAULT_LIMITS.max_tokens, 1, integer=True),
+    NumberField("min_p", "Min p", 0.0, 1.0, 0.01),
+    NumberField("repeat_penalty", "Repeat penalty", 0.5, 2.0, 0.05),
+)
+
+
+def settings_from_form(values: Mapping[str, str]) -> ChatSettings:
+    """The settings the panel's fields describe (their text values by name); SchemaError if one is wrong."""
+    data: dict[str, object] = {"system": values.get("system", "")}
+    for spec in FIELDS:
+        text = values.get(spec.name, "").strip()
+        if not text:
+            raise SchemaError(f"{spec.label} is required", field=spec.name)
+        try:
+            number = float(text)
+        except ValueError:
+            raise SchemaError(f"{spec.label} must be a number", field=spec.name) from None
+        if spec.integer:
+            if not number.is_integer():
+                raise SchemaError(f"{spec.label} must be a whole number", field=spec.name)
+            data[spec.name] = int(number)
+        else:
+            data[spec.name] = number
+    try:
+        return ChatSettings.from_dict(data)
+    except SchemaError as error:
+        raise SchemaError(_readable(str(error)), field=error.field) from None
+
+
+def _readable(message: str) -> str:
+    """The schema's message with the panel's labels instead of the wire's keys."""
+    for spec in FIELDS:
+        message = message.replace(f"'{spec.name}'", spec.label)
+    return message.replace("'system'", "System prompt")
+
+
+def form_values(settings: ChatSettings) -> dict[str, str]:
+    """What the panel's fields show for ``settings`` (the inverse of :func:`settings_from_form`)."""
+    data = settings.to_dict()
+    values = {"system": settings.system}
+    for spec in FIELDS:
+        number = data[spec.name]
+        values[spec.name] = str(int(number)) if spec.integer else f"{number:g}"
+    return values
+
+
+def defaults_to_json(settings: ChatSettings) -> str:
+    return json.dumps(settings.to_dict())
+
+
+def defaults_from_json(text: str | None) -> ChatSettings:
+    """The saved defaults, or the page's own when none are saved or what is saved is unreadable."""
+    if not text:
+        return PAGE_DEFAULTS
+    try:
+        return ChatSettings.from_dict(json.loads(text))
+    except (ValueError, SchemaError):
+        return PAGE_DEFAULTS
+
+
+def settings_of(session: Session | None, defaults: ChatSettings) -> ChatSettings:
+    """A stored chat's settings (its merged copy's); the defaults for chats saved without any."""
+    if session is None or session.settings is None:
+        return defaults
+    return session.settings
