@@ -42,6 +42,12 @@ def test_one_service_down_then_back(driver, own_stack: Stack):
     page.type("Are you there?")
     assert page.wait_answer(1).get_attribute("data-service") == "tinyllama"
     assert len(page.sessions()) >= 1  # the reachable history still shows
+    # Ask both with one service down: the other answers, and the page says why only one.
+    page.type("And now?", send=False)
+    page.by("ask-both").click()
+    page.wait(lambda d: len(page.answers()) == 2 and page.by("send").is_displayed(), 60, "the one answer")
+    assert page.answers()[-1].get_attribute("data-service") == "tinyllama"
+    assert "capable service is offline: only the fast one answers" in page.by("error").text
 
     # Restart it on the same port: the page notices without a reload.
     args = own_stack.capable.command[own_stack.capable.command.index("--origins") :]
