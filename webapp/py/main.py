@@ -17,9 +17,12 @@ import json
 
 import js
 
+import shortcuts
+import view_tools
 from actions import Actions
 from dom import Dom
 from state import AppState
+from view_layout import THEME_KEY, Layout
 
 
 def main() -> None:
@@ -33,6 +36,9 @@ def main() -> None:
     dom.on(dom.by_testid("new-chat"), "click", actions.new_chat)
     dom.on(dom.by_testid("model-select"), "change", actions.on_model_change)
     dom.on(js.window, "hashchange", actions.on_hash_change)
+    Layout(dom, saved_theme=js.localStorage.getItem(THEME_KEY)).install()
+    view_tools.install(dom, state)
+    shortcuts.install(dom, state, actions)
     asyncio.ensure_future(actions.start())
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from answer_stats import AnswerStats
 from shared.schemas import ChatMessage, ChatRequest, GenerationParams, Message, ServiceInfo, Session, new_id
 
 
@@ -105,6 +106,8 @@ class AppState:
     generation: Generation | None = None
     renaming: str | None = None
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
+    answer_stats: dict[str, AnswerStats] = field(default_factory=dict)
+    """How the answers streamed since the page loaded were made, by message id."""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], saved_choice: str | None = None) -> AppState:

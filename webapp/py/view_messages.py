@@ -6,6 +6,7 @@ from typing import Any
 
 import js
 
+import view_tools
 from dom import Dom
 from render import StreamingMarkdown, render_markdown
 from shared.schemas import Message
@@ -65,6 +66,7 @@ def message_element(dom: Dom, state: AppState, message: Message) -> Any:
         set_finish(dom, node, message.finish_reason, message.error)
     else:
         node.textContent = message.content
+    view_tools.decorate(dom, state, node, message)
     return node
 
 
