@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import random
+import re
+import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp" / "py"))
+PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
+sys.path.insert(0, str(PAGE))
 
 import render  # noqa: E402
+from highlight import LANGUAGES  # noqa: E402
 from render import StreamingMarkdown, render_markdown  # noqa: E402
+from webapp.server import vendored_zip  # noqa: E402
 
 HOSTILE = [
     '<img src="http://images.invalid/x.png" onerror="alert(1)">',
@@ -35,10 +41,68 @@ def test_markdown_images_and_script_links_produce_no_element():
 
 
 def test_code_blocks_lists_and_safe_links_render():
-    html = render_markdown("```python\nprint('<b>')\n```\n\n- one\n- two\n\n[docs](http://localhost/x)")
-    assert "<pre><code class=\"language-python\">print('&lt;b&gt;')" in html
+    html = render_markdown("```\nprint('<b>')\n```\n\n- one\n- two\n\n[docs](http://localhost/x)")
+    assert f"<pre>{render.COPY_CODE_BUTTON}<code>print('&lt;b&gt;')" in html
     assert "<li>one</li>" in html
     assert 'href="http://localhost/x" target="_blank" rel="noopener noreferrer nofollow"' in html
+
+
+# --------------------------------------------------------------------------- highlighting
+
+
+def test_a_python_block_gets_token_spans_and_a_copy_button():
+    html = render_markdown("```python\n\ndef f(x):\n    return x  # done\n```")
+    assert html.startswith(f'<pre>{render.COPY_CODE_BUTTON}<code class="language-python">\n<span')
+    assert '<span class="hl-k">def</span>' in html
+    assert '<span class="hl-nf">f</span>' in html
+    assert '<span class="hl-c1"># done</span>' in html
+
+
+@pytest.mark.parametrize("lang", ["python", "html", "js", "bash", "", "no-such-language"])
+@pytest.mark.parametrize("hostile", HOSTILE + ["</code></pre><script>alert(1)</script>", '&lt;b&gt; & "quotes"'])
+def test_hostile_code_in_a_fenced_block_stays_text(lang: str, hostile: str):
+    html = render_markdown(f"```{lang}\nx = '{hostile}'\n{hostile}\n```\n")
+    assert html.count("<pre>") == 1 and html.count("</code></pre>") == 1
+    for tag in ("<img", "<script", "<iframe", "<a "):
+        assert tag not in html
+    # The text the reader sees (markup removed, entities decoded) is the code as written.
+    text = re.sub(r"<[^>]+>", "", html.removeprefix(f"<pre>{render.COPY_CODE_BUTTON}"))
+    assert unescape(text) == f"x = '{hostile}'\n{hostile}\n\n"
+
+
+@pytest.mark.parametrize("info", ["", "no-such-language", "PYTHON attrs", "text"])
+def test_unknown_languages_are_escaped_not_guessed(info: str):
+    html = render_markdown(f"```{info}\nprint('<b>')\n```")
+    lang = info.split(" ")[0]
+    if lang.lower() == "python":
+        assert '<span class="hl-nb">print</span>' in html
+    else:
+        assert "<span" not in html and "print('&lt;b&gt;')" in html
+
+
+def test_every_language_is_coloured_by_the_pygments_the_page_is_served(tmp_path: Path):
+    # The web app ships only part of Pygments: this Python sees nothing but the stdlib,
+    # the vendored zip and the page's render modules, as Pyodide does.
+    vendor = tmp_path / "vendor.zip"
+    vendor.write_bytes(vendored_zip())
+    script = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
+        "import pygments, render\n"
+        "from highlight import LANGUAGES\n"
+        "assert pygments.__file__.startswith(sys.argv[1]), pygments.__file__\n"
+        "for lang in sorted(LANGUAGES):\n"
+        "    html = render.render_markdown(f'```{lang}\\nif (a < b) {{ x = \"s\" }}  # c\\n+ 1\\n```')\n"
+        "    assert '<span class=\"hl-' in html, (lang, html)\n"
+        "print(len(LANGUAGES))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", script, str(vendor), str(PAGE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == len(LANGUAGES)
 
 
 # --------------------------------------------------------------------------- streaming
@@ -54,6 +118,9 @@ DOCUMENTS = {
     "quotes and rules": "> quoted\nlazy line\n> > deeper\n\n---\n***\n    indented code\n\n    more code\npara\n",
     "hostile html": "Here: " + " ".join(HOSTILE) + "\n\n<script>\nalert(1)\n</script>\n\n"
     "![img](http://images.invalid/y.png) [x](javascript:alert(1))\n\n<div onclick=alert(1)>\n",
+    "highlighted code": "```python\n@cache\ndef f(x: int) -> str:\n\n    return f'<b>{x}</b>'  # done\n```\n"
+    "```js\nconst a = `<img src=x onerror=alert(1)>`;\n```\n```html\n<script>alert(1)</script>\n```\n"
+    "```diff\n- old\n+ new\n```\n\n    indented <b>code</b>\n",
     "line ends": "windows\r\nlines\r\n\r\n# head\r\nold mac\rline\r\rnext\n\n\n\ntab\tbed\n\ttabbed code\n",
 }
 

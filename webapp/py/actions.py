@@ -16,6 +16,8 @@ import view_composer
 import view_messages
 import view_sidebar
 import view_status
+import view_tools
+from answer_stats import AnswerStats
 from chat_settings import settings_of
 from client import ServiceError, stream
 from dom import Dom
@@ -362,6 +364,9 @@ class Actions:
             view_messages.grow_answer(self.dom, answer, current.text)
         if delta.timings and delta.timings.tokens_per_second:
             view_status.set_activity(self.dom, f"{label}: {delta.timings.tokens_per_second:g} tok/s")
+        if (stats := AnswerStats.from_delta(delta)) and current.message_id:
+            self.state.answer_stats[current.message_id] = stats
+            view_tools.show_stats(self.dom, answer.node, stats)
         if delta.finish_reason:
             self.finish(current, answer, delta.finish_reason, delta.error.message if delta.error else None)
 

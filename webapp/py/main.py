@@ -17,12 +17,15 @@ import json
 
 import js
 
+import shortcuts
 import view_settings
+import view_tools
 from actions import Actions
 from chat_settings import DEFAULTS_KEY, defaults_from_json
 from dom import Dom
 from settings_actions import SettingsActions
 from state import AppState
+from view_layout import THEME_KEY, Layout
 
 
 def main() -> None:
@@ -44,6 +47,9 @@ def main() -> None:
     dom.on(dom.by_testid("new-chat"), "click", actions.new_chat)
     dom.on(dom.by_testid("model-select"), "change", actions.on_model_change)
     dom.on(js.window, "hashchange", actions.on_hash_change)
+    Layout(dom, saved_theme=js.localStorage.getItem(THEME_KEY)).install()
+    view_tools.install(dom, state)
+    shortcuts.install(dom, state, actions)
     asyncio.ensure_future(actions.start())
 
 

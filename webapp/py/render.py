@@ -5,6 +5,9 @@ the model writes (``<script>``, ``<img onerror=…>`` become text), image syntax
 turned off (an image would make the browser fetch a URL), and links open in a new tab
 without a referrer. The page's Content-Security-Policy is the second wall.
 
+Fenced code in a language ``highlight`` knows is coloured by Pygments, which escapes it
+too; every code block gets a copy button (the page handles its clicks).
+
 While an answer streams in, ``StreamingMarkdown`` renders it piece by piece with the
 same parser, so each update costs about the same however long the answer has grown.
 """
@@ -16,7 +19,11 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+from highlight import highlight_code
+
+_markdown = MarkdownIt(
+    "commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": highlight_code}
+)
 _markdown.enable(["table", "strikethrough"])
 _markdown.disable(["image"])
 
@@ -28,6 +35,21 @@ def _link_open(renderer, tokens, index, options, env):  # type: ignore[no-untype
 
 
 _markdown.add_render_rule("link_open", _link_open)
+
+COPY_CODE_BUTTON = (
+    '<button type="button" class="copy" data-testid="copy" data-copy="code" title="Copy code">Copy</button>'
+)
+"""Put at the start of every <pre>: our markup, never the model's."""
+
+
+def _code_block(renderer, tokens, index, options, env):  # type: ignore[no-untyped-def]
+    # The default rules (methods of the renderer) write "<pre><code...": add the button.
+    html = getattr(renderer, tokens[index].type)(tokens, index, options, env)
+    return html.replace("<pre>", "<pre>" + COPY_CODE_BUTTON, 1)
+
+
+_markdown.add_render_rule("fence", _code_block)
+_markdown.add_render_rule("code_block", _code_block)
 
 
 def render_markdown(text: str) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from answer_stats import AnswerStats
 from chat_settings import PAGE_DEFAULTS
 from shared.schemas import (
     ChatMessage,
@@ -159,6 +160,8 @@ class AppState:
     """Answers streaming in now (two after Ask both)."""
     renaming: str | None = None
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
+    answer_stats: dict[str, AnswerStats] = field(default_factory=dict)
+    """How the answers streamed since the page loaded were made, by message id."""
 
     @classmethod
     def from_config(

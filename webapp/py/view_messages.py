@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 import js
 
+import view_tools
 from dom import Dom
 from render import StreamingMarkdown, render_markdown
 from shared.schemas import Message
@@ -104,6 +105,7 @@ def message_element(dom: Dom, state: AppState, message: Message, actions: Messag
         set_finish(dom, node, message.finish_reason, message.error)
     else:
         node.appendChild(dom.element("div", message.content, "content"))
+    view_tools.decorate(dom, state, node, message)
     if message.id:  # not for an answer still streaming in
         node.appendChild(controls(dom, state, message, actions))
     return node
