@@ -48,6 +48,8 @@ PAGE_FILES = (
     "view_tools.py",
     "view_layout.py",
     "shortcuts.py",
+    "answers.py",
+    "branches.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")

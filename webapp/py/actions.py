@@ -7,7 +7,6 @@ streamed answers). Event -> action -> state -> view, never the other way.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 import js
@@ -16,21 +15,13 @@ import view_composer
 import view_messages
 import view_sidebar
 import view_status
-import view_tools
-from answer_stats import AnswerStats
+from answers import Answers, now
+from branches import load_branches, save_branches
 from chat_settings import settings_of
-from client import ServiceError, stream
 from dom import Dom
 from services import Services
-from shared.schemas import Message, ServiceInfo, Session, merge_sessions, parse_chunk
-from shared.sse import ServerSentEvent
-from state import AppState, Chat, Generation, Service
-from view_messages import GrowingAnswer
-
-
-def now() -> float:
-    """Seconds since the epoch, as the services store them."""
-    return js.Date.now() / 1000
+from shared.schemas import Message, ServiceInfo, Session, merge_sessions
+from state import AppState, Chat, Service
 
 
 class Actions:
@@ -40,6 +31,7 @@ class Actions:
         self.state = state
         self.dom = dom
         self.services = Services(state.services, self.service_info, self.service_closed)
+        self.answers = Answers(state, dom, self, self.show_error)
 
     async def start(self) -> None:
         """Draw the page, follow the services, load the history, reopen the chat in the URL."""
@@ -278,125 +270,7 @@ class Actions:
     async def stream_answers(
         self, services: list[Service], path: list[Message], continued: Message | None = None
     ) -> None:
-        """Stream answers to the last message of ``path`` from each service at once (or,
-        with ``continued``, more of that answer), then keep and show them."""
-        state, dom, chat = self.state, self.dom, self.state.chat
-        parent = continued.parent_id if continued else path[-1].id
-        chat.pending = None if continued else parent
-        state.generations = [
-            Generation(
-                service=service,
-                controller=js.AbortController.new(),
-                parent_id=parent,
-                text=continued.content if continued else "",
-                message_id=continued.id if continued else None,
-                created_at=continued.created_at if continued else now(),
-            )
-            for service in services
-        ]
-        view_messages.render_chat(dom, state, self)
-        view_composer.render_composer(dom, state)
-        view_status.set_activity(dom, ", ".join(f"{s.label}: sending…" for s in services))
-        js.location.hash = f"chat={chat.session_id}"
-        body = chat.request(path, continue_answer=continued is not None).to_dict()
-        try:
-            await asyncio.gather(
-                *(
-                    self.stream_one(
-                        generation,
-                        view_messages.continued_answer(dom, continued.id)
-                        if continued
-                        else view_messages.add_answer(dom, state, generation.service, self, beside=len(services) > 1),
-                        body,
-                    )
-                    for generation in state.generations
-                )
-            )
-        finally:
-            state.generations = []
-            chat.pending = None
-            save_branches(chat)
-            view_messages.render_chat(dom, state, self)
-            view_composer.render_composer(dom, state)
-            view_status.set_activity(dom, "")
-            view_composer.focus_input(dom)
+        """Stream the services' answers to the end of ``path`` (or more of ``continued``),
+        then refresh the history."""
+        await self.answers.run(services, path, continued)
         await self.refresh_sessions()
-
-    async def stream_one(self, current: Generation, answer: GrowingAnswer, body: dict[str, Any]) -> None:
-        service = current.service
-        try:
-            await stream(
-                service.url + "/api/chat",
-                body,
-                current.controller,
-                lambda event: self.on_stream_event(current, answer, event),
-            )
-            if current.finish_reason is None:
-                self.finish(current, answer, "error", error="the stream ended early")
-        except ServiceError as error:
-            self.finish(current, answer, "error", error=str(error))
-            self.show_error(f"{service.label}: {error}")
-        except Exception:  # the JS AbortError when Stop was pressed
-            if not current.controller.signal.aborted:
-                raise
-            if current.finish_reason is None:
-                self.finish(current, answer, "cancelled")
-
-    def on_stream_event(self, current: Generation, answer: GrowingAnswer, event: ServerSentEvent) -> None:
-        if current not in self.state.generations:
-            return
-        label = current.service.label
-        if event.event == "status":
-            status = json.loads(event.data)
-            if status.get("state") == "queued":
-                view_status.set_activity(self.dom, f"{label}: queued (position {status.get('position')})")
-            else:
-                view_status.set_activity(self.dom, f"{label}: generating…")
-            return
-        if event.data == "[DONE]":
-            return
-        delta = parse_chunk(json.loads(event.data))
-        if delta.message_id:
-            current.message_id = delta.message_id
-            view_messages.set_answer_id(answer, delta.message_id)
-        if delta.content:
-            current.text += delta.content
-            view_messages.grow_answer(self.dom, answer, current.text)
-        if delta.timings and delta.timings.tokens_per_second:
-            view_status.set_activity(self.dom, f"{label}: {delta.timings.tokens_per_second:g} tok/s")
-        if (stats := AnswerStats.from_delta(delta)) and current.message_id:
-            self.state.answer_stats[current.message_id] = stats
-            view_tools.show_stats(self.dom, answer.node, stats)
-        if delta.finish_reason:
-            self.finish(current, answer, delta.finish_reason, delta.error.message if delta.error else None)
-
-    def finish(self, current: Generation, answer: GrowingAnswer, reason: str, error: str | None = None) -> None:
-        """The answer has ended: keep it in the chat and draw it in full with its finish.
-        The first answer to end is the one the chat goes on from."""
-        first = not any(g.finish_reason for g in self.state.generations if g is not current)
-        current.finish_reason = reason
-        message = current.answer(self.state.chat.session_id, now(), error)
-        view_messages.finish_answer(self.dom, answer, message)
-        if current.message_id is None:
-            return  # the service never took it (it failed first): nothing stored to go on from
-        self.state.chat.add(message)
-        if first:
-            self.state.chat.choose(message)
-
-
-BRANCHES_KEY = "ruschat-branches:"
-
-
-def load_branches(session_id: str) -> dict[str, str]:
-    """Which branch of this chat the page showed last (kept in the browser)."""
-    saved = js.localStorage.getItem(BRANCHES_KEY + session_id)
-    try:
-        chosen = json.loads(saved) if saved else {}
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in chosen.items()} if isinstance(chosen, dict) else {}
-
-
-def save_branches(chat: Chat) -> None:
-    if chat.chosen:
-        js.localStorage.setItem(BRANCHES_KEY + chat.session_id, json.dumps(chat.chosen))
