@@ -41,13 +41,13 @@ def decorate(dom: Dom, state: AppState, node: Any, message: Message) -> None:
 
 
 def show_stats(dom: Dom, node: Any, stats: AnswerStats) -> None:
-    """An ⓘ that shows the answer's statistics on hover (its title) and on click."""
+    """A "Stats" toggle that shows the answer's statistics on hover (its title) and on click."""
     text = stats.text()
     tools = node.querySelector(":scope > .tools")
     if not text or not tools or tools.querySelector(".stats"):
         return
     details = dom.element("details", None, "stats", data_testid="answer-stats")
-    details.appendChild(dom.element("summary", "ⓘ", None, data_testid="stats-toggle", title=text, aria_label=text))
+    details.appendChild(dom.element("summary", "Stats", None, data_testid="stats-toggle", title=text, aria_label=text))
     details.appendChild(dom.element("span", text, "stats-text"))
     tools.appendChild(details)
 
