@@ -6,6 +6,7 @@ import json
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from engine.cpu import usable_cores
+from engine.storage import Store
+from shared.schemas import ChatMessage, Message
 from tests.support import Process, free_port, service_process
 
 CHROMIUM_FLAGS = (
@@ -215,3 +218,44 @@ class ChatPage:
             if not url.startswith(("data:", "blob:", "about:")):
                 hosts.add(urlsplit(url).hostname)
         return hosts
+
+
+MODEL = "SmolLM2-135M-Instruct Q4_1"
+"""What both services of the test stack run: the bundled model."""
+
+
+def stored_chat(stack: Stack, question: str, answer: str) -> str:
+    """A chat as the capable service would have stored it; its id."""
+    session_id, question_id = str(uuid.uuid4()), str(uuid.uuid4())
+    store = Store(f"sqlite:///{stack.folder / 'capable.sqlite3'}")
+    try:
+        store.add_user_message(session_id, ChatMessage(question_id, "user", question))
+        store.add_answer(
+            Message(
+                id=str(uuid.uuid4()),
+                session_id=session_id,
+                role="assistant",
+                content=answer,
+                created_at=time.time(),
+                model=MODEL,
+                service="qwen",
+                finish_reason="stop",
+                parent_id=question_id,
+            )
+        )
+    finally:
+        store.close()
+    return session_id
+
+
+LOCAL = {"127.0.0.1", "localhost"}
+"""The only hosts the page may ever contact."""
+
+
+@pytest.fixture
+def page(driver: webdriver.Chrome, stack: Stack) -> ChatPage:
+    """The page of the shared stack, opened on localhost, with an empty request log."""
+    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost"))
+    page.open()
+    page.requested_hosts()
+    return page

@@ -1,12 +1,15 @@
-"""The settings panel end to end: a chat's system prompt reaches the service and comes back."""
+"""The settings panel end to end: a chat's system prompt reaches the model, is stored, comes back."""
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
 import requests
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
 
 from tests.browser.conftest import ChatPage, Stack
 
@@ -34,9 +37,20 @@ def stored_settings(stack: Stack, session_id: str) -> dict:
     return answer.json()["settings"]
 
 
+def prompt_tokens(answer: WebElement) -> int:
+    """The prompt's length in tokens, from the answer's statistics (as the service counted it)."""
+    stats = answer.find_element(By.CSS_SELECTOR, '[data-testid="answer-stats"]').get_attribute("textContent")
+    found = re.search(r"prompt (\d+) tokens", stats or "")
+    assert found, f"no prompt size in {stats!r}"
+    return int(found.group(1))
+
+
 def test_a_chats_system_prompt_is_sent_stored_and_shown_again(driver, stack: Stack):
     page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost")).open()
-    prompt = f"You are a helpful pirate. ({uuid.uuid4().hex[:8]})"
+    prompt = (
+        "You are a helpful pirate who always talks like a pirate, says arr a lot, and loves the sea, "
+        f"tall ships and old treasure maps. ({uuid.uuid4().hex[:8]})"
+    )
     open_panel(page)
     assert page.driver.switch_to.active_element == page.by("system-prompt")
     fill(page, "system-prompt", prompt)
@@ -47,7 +61,7 @@ def test_a_chats_system_prompt_is_sent_stored_and_shown_again(driver, stack: Sta
 
     page.choose("tinyllama")
     page.type("Say hello.")
-    page.wait_answer(1)
+    with_prompt = prompt_tokens(page.wait_answer(1))
     session_id = page.active_session()
     settings = stored_settings(stack, session_id)
     assert (settings["system"], settings["max_tokens"], settings["temperature"]) == (prompt, 40, 0.1)
@@ -58,6 +72,9 @@ def test_a_chats_system_prompt_is_sent_stored_and_shown_again(driver, stack: Sta
     assert page.by("system-prompt").get_attribute("value") == ""  # a new chat starts from the defaults
     page.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
     page.wait(lambda d: not dialog_open(page), 10, "Escape to close the dialog")
+    # The model saw the system prompt: the same question without it is a shorter prompt.
+    page.type("Say hello.")
+    assert prompt_tokens(page.wait_answer(1)) < with_prompt
 
     page.click(f'[data-session-id="{session_id}"]')
     page.wait(lambda d: page.messages(), 20, "the chat to reopen")

@@ -6,20 +6,19 @@ from typing import Any
 
 import pytest
 import requests
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 
-from tests.browser.conftest import ChatPage, Stack
+from tests.browser.conftest import LOCAL, ChatPage, Stack
 
 pytestmark = pytest.mark.browser
 
-LOCAL = {"127.0.0.1", "localhost"}
-
 
 @pytest.fixture
-def page(driver, stack: Stack) -> ChatPage:
-    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost"))
-    page.open()
+def page(page: ChatPage) -> ChatPage:
+    """The page, on a new chat."""
     page.by("new-chat").click()
     page.wait(lambda d: not page.all("message"), 10, "an empty chat")
     page.requested_hosts()
@@ -74,9 +73,13 @@ def test_regenerate_then_flip_between_versions_and_keep_the_choice_after_reload(
     page.wait(lambda d: len(page.all("message")) == 2, 20, "the chat after reload")
     assert message(page, "assistant").get_attribute("data-message-id") == first_id
     assert version(page, "assistant") == "1/2"
+    # Ctrl+Shift+Enter regenerates the last answer: a third version.
+    keys = ActionChains(page.driver).key_down(Keys.CONTROL).key_down(Keys.SHIFT).send_keys(Keys.ENTER)
+    keys.key_up(Keys.SHIFT).key_up(Keys.CONTROL).perform()
+    page.wait(lambda d: settled(page) and version(page, "assistant") == "3/3", 90, "a third version by keyboard")
     # Each service stored its own answer, both under the same question.
     parents = [m["parent_id"] for s in ("qwen", "tinyllama") for m in stored(stack, s, session_id)]
-    assert parents.count(question_id) == 2
+    assert parents.count(question_id) == 3
     assert page.requested_hosts() <= LOCAL
 
 

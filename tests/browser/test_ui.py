@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import re
-import time
 import uuid
 
 import pytest
 import requests
 from selenium.webdriver.common.by import By
 
-from engine.storage import Store
-from shared.schemas import ChatMessage, Message
-from tests.browser.conftest import ChatPage, Stack
+from tests.browser.conftest import LOCAL, MODEL, ChatPage, Stack, stored_chat
 
 pytestmark = pytest.mark.browser
-
-LOCAL = {"127.0.0.1", "localhost"}
-MODEL = "SmolLM2-135M-Instruct Q4_1"
-
-
-@pytest.fixture
-def page(driver, stack: Stack) -> ChatPage:
-    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost"))
-    page.open()
-    page.requested_hosts()  # start each test with an empty request log
-    return page
 
 
 def test_python_loads_from_localhost_only(driver, stack: Stack):
@@ -140,24 +126,7 @@ def test_model_html_is_shown_as_text_and_loads_nothing(page: ChatPage, stack: St
         "<script>window.pwned=2</script>\n\n![alt](http://images.invalid/y.png)\n\n"
         "```python\nprint('ok')\n```\n\n- one\n- two"
     )
-    session_id = str(uuid.uuid4())
-    store = Store(f"sqlite:///{stack.folder / 'capable.sqlite3'}")
-    try:
-        store.add_user_message(session_id, ChatMessage(str(uuid.uuid4()), "user", "Show me some HTML"))
-        store.add_answer(
-            Message(
-                id=str(uuid.uuid4()),
-                session_id=session_id,
-                role="assistant",
-                content=hostile,
-                created_at=time.time(),
-                model=MODEL,
-                service="qwen",
-                finish_reason="stop",
-            )
-        )
-    finally:
-        store.close()
+    session_id = stored_chat(stack, "Show me some HTML", hostile)
     page.open(f"/#chat={session_id}")
     answer = page.wait(lambda d: page.answers() and page.answers()[0], 20, "the stored answer")
     content = answer.find_element(By.CSS_SELECTOR, ".content")

@@ -3,56 +3,17 @@ light and dark themes, keyboard shortcuts, and the layout at phone width."""
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from engine.storage import Store
-from shared.schemas import ChatMessage, Message
-from tests.browser.conftest import ChatPage, Stack
+from tests.browser.conftest import LOCAL, ChatPage, Stack, stored_chat
 
 pytestmark = pytest.mark.browser
 
-LOCAL = {"127.0.0.1", "localhost"}
-MODEL = "SmolLM2-135M-Instruct Q4_1"
 CODE = "def greet(name):\n    return f'<b>{name}</b>'  # bold"
 ANSWER = f"Here you are:\n\n```python\n{CODE}\n```\n\nAnd a `word`."
-
-
-@pytest.fixture
-def page(driver, stack: Stack) -> ChatPage:
-    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost"))
-    page.open()
-    page.requested_hosts()  # start each test with an empty request log
-    return page
-
-
-def stored_chat(stack: Stack, question: str, answer: str) -> str:
-    """A chat as the capable service would have stored it; its id."""
-    session_id, question_id = str(uuid.uuid4()), str(uuid.uuid4())
-    store = Store(f"sqlite:///{stack.folder / 'capable.sqlite3'}")
-    try:
-        store.add_user_message(session_id, ChatMessage(question_id, "user", question))
-        store.add_answer(
-            Message(
-                id=str(uuid.uuid4()),
-                session_id=session_id,
-                role="assistant",
-                content=answer,
-                created_at=time.time(),
-                model=MODEL,
-                service="qwen",
-                finish_reason="stop",
-                parent_id=question_id,
-            )
-        )
-    finally:
-        store.close()
-    return session_id
 
 
 def test_code_is_coloured_and_copy_buttons_copy(page: ChatPage, stack: Stack):

@@ -62,6 +62,9 @@ KEYS = {"ctrl": False, "meta": False, "shift": False, "alt": False, "typing": Fa
         ("/", {"typing": True}, ""),  # a slash typed into a field is text
         ("/", {"ctrl": True}, ""),
         ("Enter", {}, ""),
+        ("Enter", {"ctrl": True, "shift": True, "typing": True}, "regenerate"),
+        ("Enter", {"ctrl": True, "shift": True, "generating": True}, ""),
+        ("Enter", {"ctrl": True}, ""),
     ],
 )
 def test_shortcuts(key: str, pressed: dict[str, bool], command: str):

@@ -217,6 +217,12 @@ class Actions:
             self.state.chat.compare = None
             await self.stream_answers(services, self.state.chat.path_to(message.parent_id))
 
+    def regenerate_last(self) -> None:
+        """Regenerate the last answer shown (the keyboard shortcut)."""
+        answers = [m for m in self.state.chat.shown() if m.role == "assistant"]
+        if answers:
+            asyncio.ensure_future(self.regenerate(answers[-1]))
+
     def start_edit(self, message: Message) -> None:
         """Edit a question in place; saving asks the new one (the old branch stays)."""
         if self.state.busy:

@@ -3,8 +3,7 @@
 - Ctrl+Shift+O (Cmd+Shift+O): new chat
 - Escape while an answer streams: stop it
 - Shift+Escape, or / when not typing: focus the message box
-
-Regenerating an answer by key is left to the conversation-tree controls.
+- Ctrl+Shift+Enter (Cmd+Shift+Enter): regenerate the last answer shown, with the model selected
 """
 
 from __future__ import annotations
@@ -23,11 +22,15 @@ class ShortcutActions(Protocol):
 
     def stop(self, _event: Any = None) -> None: ...
 
+    def regenerate_last(self) -> None: ...
+
 
 def shortcut_for(key: str, *, ctrl: bool, meta: bool, shift: bool, alt: bool, typing: bool, generating: bool) -> str:
-    """The command a key press means: "new-chat", "stop", "focus-input" or "" for none."""
+    """The command a key press means: "new-chat", "stop", "focus-input", "regenerate" or "" for none."""
     if (ctrl or meta) and shift and not alt and key.lower() == "o":
         return "new-chat"
+    if (ctrl or meta) and shift and not alt and key == "Enter" and not generating:
+        return "regenerate"
     if key == "Escape" and shift and not (ctrl or meta or alt):
         return "focus-input"
     if key == "Escape" and generating and not (shift or ctrl or meta or alt):
@@ -60,6 +63,8 @@ def install(dom: Dom, state: AppState, actions: ShortcutActions) -> None:
             actions.new_chat()
         elif command == "stop":
             actions.stop()
+        elif command == "regenerate":
+            actions.regenerate_last()
         else:
             dom.by_testid("message-input").focus()
 
