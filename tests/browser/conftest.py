@@ -173,13 +173,19 @@ class ChatPage:
         return self.all("message", '[data-role="assistant"]')
 
     def wait_answer(self, count: int, timeout: float = 90) -> WebElement:
-        """The ``count``-th answer, once it has finished."""
+        """The ``count``-th answer, once it has finished and the page has drawn the chat
+        anew (with the answer's controls): Send is back only after that."""
 
         def finished(_driver: Any) -> Any:
             answers = self.answers()
-            return len(answers) >= count and answers[count - 1].get_attribute("data-finish") and answers[count - 1]
+            return (
+                len(answers) >= count
+                and answers[count - 1].get_attribute("data-finish")
+                and self.by("send").is_displayed()
+            )
 
-        return self.wait(finished, timeout, f"answer {count} to finish")
+        self.wait(finished, timeout, f"answer {count} to finish")
+        return self.answers()[count - 1]
 
     def watch_answer(self, count: int, timeout: float = 90) -> list[int]:
         """Lengths of the ``count``-th answer's text, sampled until it finishes."""
