@@ -57,14 +57,15 @@ def test_regenerate_then_flip_between_versions_and_keep_the_choice_after_reload(
     assert first.get_attribute("data-parent-id") == question_id
 
     page.choose("tinyllama")  # regenerate with the other model
-    control(first, "regenerate").click()
+    page.click(f'[data-message-id="{first_id}"] [data-testid="regenerate"]')
     page.wait(lambda d: settled(page) and version(page, "assistant") == "2/2", 90, "the second version")
     second = message(page, "assistant")
-    assert second.get_attribute("data-message-id") != first_id
+    second_id = second.get_attribute("data-message-id")
+    assert second_id != first_id
     assert second.get_attribute("data-service") == "tinyllama"
     assert second.get_attribute("data-parent-id") == question_id
 
-    control(second, "sibling-prev").click()
+    page.click(f'[data-message-id="{second_id}"] [data-testid="sibling-prev"]')
     page.wait(lambda d: version(page, "assistant") == "1/2", 10, "the first version")
     assert message(page, "assistant").get_attribute("data-message-id") == first_id
 
@@ -87,14 +88,14 @@ def test_edit_a_question_and_see_both_branches(page: ChatPage):
     page.choose("qwen")
     page.type("Say one word.")
     page.wait_answer(1)
-    control(message(page, "user"), "edit").click()
+    page.click('[data-role="user"] [data-testid="edit"]')
     field = page.by("edit-field")
     field.clear()
     field.send_keys("Say two words.")
     page.by("edit-save").click()
     page.wait(lambda d: settled(page) and version(page, "user") == "2/2", 90, "the edited question answered")
     assert message(page, "user").find_element(By.CSS_SELECTOR, ".content").text == "Say two words."
-    control(message(page, "user"), "sibling-prev").click()
+    page.click('[data-role="user"] [data-testid="sibling-prev"]')
     page.wait(lambda d: version(page, "user") == "1/2", 10, "the first question")
     assert message(page, "user").find_element(By.CSS_SELECTOR, ".content").text == "Say one word."
     assert len(page.answers()) == 1  # the old question's own answer
@@ -109,7 +110,7 @@ def test_continue_a_stopped_answer_grows_it_in_place(page: ChatPage):
     assert stopped.get_attribute("data-finish") == "cancelled"
     answer_id = stopped.get_attribute("data-message-id")
     before = stopped.find_element(By.CSS_SELECTOR, ".content").text
-    control(stopped, "continue").click()
+    page.click(f'[data-message-id="{answer_id}"] [data-testid="continue"]')
 
     def text() -> str:
         return str(message(page, "assistant").find_element(By.CSS_SELECTOR, ".content").text)
@@ -129,25 +130,29 @@ def test_continue_a_stopped_answer_grows_it_in_place(page: ChatPage):
 def test_ask_both_streams_two_answers_side_by_side_and_stores_both(page: ChatPage, stack: Stack):
     page.type("Name a colour.", send=False)
     page.by("ask-both").click()
-    page.wait(lambda d: settled(page) and len(page.answers()) == 2, 90, "both answers")
-    compare = page.by("compare")
-    services = {
-        a.get_attribute("data-service") for a in compare.find_elements(By.CSS_SELECTOR, '[data-role="assistant"]')
-    }
-    assert services == {"tinyllama", "qwen"}
+
+    def columns() -> list[WebElement]:
+        """The side-by-side answers, found afresh (the page redraws the chat as news comes)."""
+        return page.by("compare").find_elements(By.CSS_SELECTOR, '[data-role="assistant"]')
+
+    page.wait(
+        lambda d: settled(page) and len(columns()) == 2 and all(a.get_attribute("data-finish") for a in columns()),
+        90,
+        "both answers",
+    )
+    assert page.wait(lambda d: {a.get_attribute("data-service") for a in columns()}, 10) == {"tinyllama", "qwen"}
     question_id = message(page, "user").get_attribute("data-message-id")
     session_id = page.active_session()
     for service in ("tinyllama", "qwen"):
         answers = [m for m in stored(stack, service, session_id) if m["role"] == "assistant"]
         assert [a["parent_id"] for a in answers] == [question_id]
-    # Go on from the second one: the next question follows it.
-    other = next(
-        a
-        for a in compare.find_elements(By.CSS_SELECTOR, '[data-role="assistant"]')
-        if "other" in a.get_attribute("class")
+    # Go on from the other one (not the first to finish): the next question follows it.
+    picked = page.wait(
+        lambda d: next(a.get_attribute("data-message-id") for a in columns() if "other" in a.get_attribute("class")),
+        10,
+        "the answer the chat did not go on from",
     )
-    picked = other.get_attribute("data-message-id")
-    control(other, "pick").click()
+    page.click(f'[data-message-id="{picked}"] [data-testid="pick"]')
     page.type("Why?")
     page.wait(lambda d: settled(page) and len(page.all("message", '[data-role="user"]')) == 2, 90, "the follow-up")
     assert message(page, "user").get_attribute("data-parent-id") == picked
