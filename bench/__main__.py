@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import measure, report
+from bench import contention, measure, report
 from engine.model_files import BUNDLED
 from engine.settings import REPO_ROOT
 from tests.support import Process, service_process
@@ -75,13 +75,13 @@ def run_contention(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     ]
     try:
         urls = [s.url for s in services]
-        result = measure.contention(
+        result = contention.contention(
             urls[:2], urls[2:], runs=2 if args.quick else 3, tokens=args.tokens, before_tokens=0 if args.quick else 16
         )
     finally:
         for service in services:
             service.stop()
-    result["check_us"] = measure.budget_check_cost(folder / "check")
+    result["check_us"] = contention.budget_check_cost(folder / "check")
     return result
 
 

@@ -25,9 +25,9 @@ from engine.cpu import (
     CpuBudget,
     FixedBudget,
     Grant,
-    LoadMeter,
     usable_cores,
 )
+from engine.cpu_load import LoadMeter
 from engine.scheduler import Scheduler
 from tests.fakes import FakeEngine, job, run_to_end
 
