@@ -78,17 +78,23 @@ def test_a_streamed_answer_shows_its_statistics_and_escape_stops(page: ChatPage)
     assert shown.is_displayed()
     assert "tokens ·" in shown.text and "tokens/s" in shown.text and "first token after" in shown.text
 
-    # Escape stops an answer mid-stream; the stopped answer got no final statistics.
-    page.type("Write a very long story about a dragon who learns to cook, with many chapters.")
-    page.wait(lambda d: len(page.answers()) == 2 and len(page.answers()[1].text) > 40, 60, "the second answer")
-    page.by("message-input").send_keys(Keys.ESCAPE)
-    stopped = page.wait_answer(2, timeout=10)
+    # Escape stops an answer mid-stream; the stopped answer got no final statistics. A small
+    # model may end a "long" story before the key arrives: then ask again (at most 3 times).
+    for attempt in range(2, 5):
+        page.type("Write a very long story about a dragon who learns to cook, with many chapters.")
+        page.wait(
+            lambda d, n=attempt: len(page.answers()) == n and len(page.answers()[-1].text) > 40, 60, "the next answer"
+        )
+        page.by("message-input").send_keys(Keys.ESCAPE)
+        stopped = page.wait_answer(attempt, timeout=10)
+        if stopped.get_attribute("data-finish") == "cancelled":
+            break
     assert stopped.get_attribute("data-finish") == "cancelled"
     assert not stopped.find_elements(By.CSS_SELECTOR, '[data-testid="answer-stats"]')
 
     # Reloaded answers come from the database, which keeps no timings: nothing to show.
     page.reload()
-    page.wait(lambda d: len(page.answers()) == 2, 20, "the reopened chat")
+    page.wait(lambda d: len(page.answers()) == attempt, 20, "the reopened chat")
     assert not page.all("answer-stats")
     assert page.requested_hosts() <= LOCAL
 
