@@ -12,10 +12,11 @@ from flask import Blueprint, Response, jsonify, request
 from engine.context import Service, current
 from engine.errors import ApiError
 from engine.inference import CannotContinue, Prompt, PromptTooLong
+from engine.live import LiveAnswer
 from engine.scheduler import Finished, Job, QueueFull
 from engine.storage import ConflictError
-from engine.streaming import event_stream, relay
-from shared.schemas import ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
+from engine.streaming import event_stream, relay, stored_answer
+from shared.schemas import GENERATING, ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
 
 bp = Blueprint("api", __name__)
 
@@ -113,39 +114,43 @@ def chat() -> Response:
 
     question = chat_request.messages[-1]
     answer_id = new_id()
-    answer_created: list[float] = []
 
     def store_question() -> None:
-        # Before generation can start: the user's words are safe even if we crash.
+        # Before generation can start: the user's words are safe even if we crash, and
+        # the answer exists (generating) for anyone who opens the chat meanwhile.
         opening = next(m.content for m in chat_request.messages if m.role == "user")
         settings = ChatSettings(chat_request.system or "", chat_request.params)
         service.store.add_user_message(chat_request.session_id, question, opening, chat_request.parent_id, settings)
-        answer_created.append(time.time())
-
-    def store_answer(result: Finished) -> None:
         service.store.add_answer(
             Message(
                 id=answer_id,
                 session_id=chat_request.session_id,
                 role="assistant",
-                content=result.text,
-                created_at=answer_created[0],
+                content="",
+                created_at=time.time(),
                 model=service.engine.model_name,
                 service=service.config.service,
-                finish_reason=result.finish_reason,
-                error=result.error,
+                finish_reason=GENERATING,
                 parent_id=question.id,
             )
         )
+        service.live.add(LiveAnswer(chat_request.session_id, answer_id, job))
+
+    def store_answer(result: Finished) -> None:
+        service.store.finish_answer(answer_id, result.text, result.finish_reason, result.error)
+        service.live.remove(answer_id)
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_answer)
     return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question)
 
 
 def stream_answer(
-    service: Service, job: Job, answer_id: str, session_id: str, on_accept: Callable[[], None] | None = None
+    service: Service, job: Job, answer_id: str, session_id: str, on_accept: Callable[[], None]
 ) -> Response:
-    """Queue the job and stream its answer as SSE, naming the stored message it becomes."""
+    """Queue the job and stream its answer as SSE, naming the stored message it becomes.
+
+    The answer is the service's, not this request's: if the client goes away it runs on
+    to its end (stop it with ``POST .../stop``, follow it again with ``GET .../stream``)."""
     submit(service, job, on_accept=on_accept)
     return event_stream(
         relay(
@@ -156,6 +161,7 @@ def stream_answer(
             status_events=True,
             message_id=answer_id,
             session_id=session_id,
+            cancel_on_disconnect=False,
         )
     )
 
@@ -165,6 +171,8 @@ def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
     answer = service.store.get_message(chat_request.session_id, chat_request.messages[-1].id)
     if answer is None or answer.role != "assistant":
         raise ApiError(404, "message_not_found", "no such answer in this chat on this service")
+    if service.live.get(answer.session_id, answer.id) is not None:
+        raise ApiError(409, "answer_generating", "this answer is still being written; stop it first")
     # The stored text is the truth: the model resumes exactly what the user sees.
     conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages[:-1]]
     conversation.append({"role": "assistant", "content": answer.content})
@@ -172,8 +180,66 @@ def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
         conversation.insert(0, {"role": "system", "content": chat_request.system})
     prompt = prepare(service, conversation, continue_last=True)
 
+    def resume() -> None:
+        if service.store.resume_answer(answer.id) is None:
+            raise ApiError(404, "message_not_found", "the answer was deleted")
+        service.live.add(LiveAnswer(answer.session_id, answer.id, job, before=answer.content))
+
     def store_more(result: Finished) -> None:
-        service.store.extend_answer(answer.id, result.text, result.finish_reason, result.error)
+        service.store.finish_answer(answer.id, answer.content + result.text, result.finish_reason, result.error)
+        service.live.remove(answer.id)
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_more)
-    return stream_answer(service, job, answer.id, chat_request.session_id)
+    return stream_answer(service, job, answer.id, chat_request.session_id, on_accept=resume)
+
+
+def message_args(session_id: str, message_id: str) -> tuple[str, str]:
+    try:
+        return session_id_arg(session_id), check_uuid(message_id, "message_id")
+    except ValueError:
+        raise ApiError(404, "message_not_found", "no such message") from None
+
+
+def stored_message(service: Service, session_id: str, message_id: str) -> Message:
+    message = service.store.get_message(session_id, message_id)
+    if message is None or message.role != "assistant":
+        raise ApiError(404, "message_not_found", "no such answer in this chat on this service")
+    return message
+
+
+@bp.post("/api/sessions/<session_id>/messages/<message_id>/stop")
+def stop_answer(session_id: str, message_id: str) -> Response:
+    """Stop an answer that is being written; answer with it as stored (also if it had
+    already ended: stopping is idempotent)."""
+    service = current()
+    session_id, message_id = message_args(session_id, message_id)
+    live = service.live.get(session_id, message_id)
+    if live is not None:
+        live.job.cancel()
+        # Within one decode step the worker drops the job and stores the answer.
+        live.job.wait_finished(timeout=30)
+    return jsonify(stored_message(service, session_id, message_id).to_dict())
+
+
+@bp.get("/api/sessions/<session_id>/messages/<message_id>/stream")
+def follow_answer(session_id: str, message_id: str) -> Response:
+    """Reattach: the answer so far in one chunk, then its live tokens, its final chunk and
+    ``[DONE]``, as ``POST /api/chat`` streams them; an ended answer all at once."""
+    service = current()
+    session_id, message_id = message_args(session_id, message_id)
+    live = service.live.get(session_id, message_id)
+    if live is None:
+        return event_stream(stored_answer(stored_message(service, session_id, message_id), f"chatcmpl-{message_id}"))
+    return event_stream(
+        relay(
+            live.job,
+            model=service.engine.model_name,
+            completion_id=f"chatcmpl-{message_id}",
+            heartbeat=service.config.heartbeat_seconds,
+            status_events=True,
+            message_id=message_id,
+            session_id=session_id,
+            cancel_on_disconnect=False,
+            catch_up=live.before,
+        )
+    )

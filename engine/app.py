@@ -10,6 +10,7 @@ from engine import api, errors, openai_api, security, status
 from engine.context import Service, attach
 from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
+from engine.live import LiveAnswers
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
@@ -45,10 +46,13 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
+    interrupted = store.mark_interrupted(config.service)
+    if interrupted:
+        log.warning("%d answer(s) were cut off when this service last stopped: marked interrupted", interrupted)
     engine = engine or load_engine(config)
     scheduler = Scheduler(engine, config.max_queue, cpu_budget(config))
     scheduler.start()
-    attach(app, Service(config=config, engine=engine, store=store, scheduler=scheduler))
+    attach(app, Service(config=config, engine=engine, store=store, scheduler=scheduler, live=LiveAnswers(store)))
     errors.register_error_handlers(app)
     security.install(app, config)
     app.register_blueprint(api.bp)
@@ -67,5 +71,6 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
 def shutdown(app: Flask, timeout: float = 5.0) -> None:
     """Stop generating, end open streams and status sockets, close the database."""
     service: Service = app.extensions["ruschat"]
-    service.scheduler.stop(timeout)
+    service.scheduler.stop(timeout)  # running answers end, stored as interrupted
+    service.live.close()
     service.store.close()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 
 from engine.inference import Engine
+from engine.live import LiveAnswers
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
@@ -23,6 +24,8 @@ class Service:
     engine: Engine
     store: Store
     scheduler: Scheduler
+    live: LiveAnswers
+    """Chat answers being written now, by message id."""
     started_at: float = field(default_factory=time.time)
     status_sockets: threading.BoundedSemaphore = field(init=False)
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from engine.api import prepare, read_json, submit
 from engine.context import current
 from engine.errors import error_response
 from engine.scheduler import Job
-from engine.streaming import error_for, event_stream, relay, wait_for_result
+from engine.streaming import client_gone, error_for, event_stream, relay, wait_for_result
 from shared.schemas import CompletionRequest, new_id, openai_finish_reason
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
@@ -58,7 +58,8 @@ def chat_completions() -> Response:
             )
         )
     try:
-        result = wait_for_result(job)
+        # OpenAI clients expect a closed connection to cancel, also when not streaming.
+        result = wait_for_result(job, client_gone(request.environ))
     finally:
         job.cancel()
     error = error_for(result)

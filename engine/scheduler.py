@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
 from collections import deque
@@ -63,15 +62,21 @@ Event = Queued | Started | Token | Finished
 
 @dataclass(eq=False)
 class Job:
-    """One generation request and the channel its events come back on."""
+    """One generation request and the log its events come back on.
+
+    Every event is kept, so that any number of readers can follow the job, each from the
+    start: the request that asked for it, and later ones that reattach to the answer."""
 
     prompt: Prompt
     params: GenerationParams
     on_finish: Callable[[Finished], None] | None = None
     """Runs on the worker before the Finished event is delivered (persist the answer)."""
     submitted_at: float = field(default_factory=time.monotonic)
-    _events: queue.SimpleQueue[Event] = field(default_factory=queue.SimpleQueue)
+    _log: list[Event] = field(default_factory=list)
+    _parts: list[str] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
     _cancelled: threading.Event = field(default_factory=threading.Event)
+    _reader: EventReader | None = None
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -81,14 +86,61 @@ class Job:
         return self._cancelled.is_set()
 
     def emit(self, event: Event) -> None:
-        self._events.put(event)
+        with self._changed:
+            self._log.append(event)
+            if isinstance(event, Token):
+                self._parts.append(event.text)
+            self._changed.notify_all()
+
+    def text(self) -> str:
+        """The answer generated so far."""
+        with self._changed:
+            return "".join(self._parts)
+
+    def reader(self) -> EventReader:
+        """A new reader of this job's events, from the first."""
+        return EventReader(self)
+
+    def events_after(self, index: int, timeout: float) -> list[Event]:
+        """The events from ``index`` on, waiting up to ``timeout`` s for one if there are none."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._log) > index, timeout)
+            return self._log[index:]
 
     def next_event(self, timeout: float) -> Event | None:
+        """The next event of the job's own reader, or None when none came within ``timeout`` s."""
+        if self._reader is None:
+            self._reader = self.reader()
+        return self._reader.next(timeout)
+
+    def wait_finished(self, timeout: float) -> Finished | None:
+        """The job's result, waiting up to ``timeout`` seconds for it."""
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._log) and isinstance(self._log[-1], Finished), timeout)
+            last = self._log[-1] if self._log else None
+            return last if isinstance(last, Finished) else None
+
+
+class EventReader:
+    """One reader's place in a job's events."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self._next = 0
+
+    def next(self, timeout: float) -> Event | None:
         """The next event, or None when none came within ``timeout`` seconds."""
-        try:
-            return self._events.get(timeout=timeout)
-        except queue.Empty:
+        events = self.job.events_after(self._next, timeout)
+        if not events:
             return None
+        self._next += 1
+        return events[0]
+
+    def available(self) -> list[Event]:
+        """Every event not read yet, without waiting."""
+        events = self.job.events_after(self._next, 0)
+        self._next += len(events)
+        return events
 
 
 @dataclass
@@ -139,11 +191,10 @@ class Scheduler:
         return self._stopping
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Cancel every job, wake every waiter, and wait up to ``timeout`` s for the worker."""
+        """End every job as ``interrupted`` (the service is going away, not the user), wake
+        every waiter, and wait up to ``timeout`` s for the worker."""
         with self._cond:
             self._stopping = True
-            for job in list(self._waiting) + list(self._running):
-                job.cancel()
             self._cond.notify_all()
         self._thread.join(timeout)
 
@@ -200,9 +251,10 @@ class Scheduler:
             if not self._running:
                 self._share_cpu(acquire=False)
         for job in list(self._running):
-            self._end(job, "cancelled")
+            self.engine.stop(job)
+            self._end(job, "interrupted")
         for job in self._waiting:
-            self._finish(job, Finished("", "cancelled", Usage(), Timings()))
+            self._finish(job, Finished("", "interrupted", Usage(), Timings()))
         try:
             self.budget.close()
         except Exception:

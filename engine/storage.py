@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from shared.schemas import ChatMessage, ChatSettings, Message, Session
+from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session
 
 
 class Base(DeclarativeBase):
@@ -245,7 +245,8 @@ class Store:
         return _message(row)
 
     def add_answer(self, message: Message) -> None:
-        """Store a finished (or stopped, or failed) answer."""
+        """Store an answer: one that has ended, or (finish reason ``generating``) one that
+        starts now and grows through :meth:`save_progress` until :meth:`finish_answer`."""
         with self._session.begin() as db:
             db.add(MessageRow(**asdict(message)))
             db.execute(update(SessionRow).where(SessionRow.id == message.session_id).values(updated_at=time.time()))
@@ -255,15 +256,44 @@ class Store:
             row = db.get(MessageRow, message_id)
             return _message(row) if row is not None and row.session_id == session_id else None
 
-    def extend_answer(self, message_id: str, more: str, finish_reason: str, error: str | None) -> None:
-        """Append a continuation to a stored answer and record how it ends now."""
+    def resume_answer(self, message_id: str) -> str | None:
+        """Mark a stored answer as generating again (it is being continued); its text, or
+        None if it is gone."""
         with self._session.begin() as db:
             row = db.get(MessageRow, message_id)
-            if row is None:  # deleted with its chat meanwhile: nothing to extend
+            if row is None:
+                return None
+            row.finish_reason, row.error = GENERATING, None
+            return row.content
+
+    def save_progress(self, message_id: str, content: str) -> None:
+        """Write the text of an answer that is still generating (never over an ended one)."""
+        with self._session.begin() as db:
+            db.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message_id, MessageRow.finish_reason == GENERATING)
+                .values(content=content)
+            )
+
+    def finish_answer(self, message_id: str, content: str, finish_reason: str, error: str | None) -> None:
+        """Record an answer's whole text and how it ended (nothing if its chat was deleted)."""
+        with self._session.begin() as db:
+            row = db.get(MessageRow, message_id)
+            if row is None:
                 return
-            row.content += more
-            row.finish_reason, row.error = finish_reason, error
+            row.content, row.finish_reason, row.error = content, finish_reason, error
             db.execute(update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=time.time()))
+
+    def mark_interrupted(self, service: str) -> int:
+        """At start: this service's answers still marked generating died with an earlier
+        process; mark them ``interrupted`` (their text is what was last saved)."""
+        with self._session.begin() as db:
+            result = db.execute(
+                update(MessageRow)
+                .where(MessageRow.finish_reason == GENERATING, MessageRow.service == service)
+                .values(finish_reason=INTERRUPTED)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def list_sessions(self) -> list[Session]:
         counts = select(MessageRow.session_id, func.count().label("n")).group_by(MessageRow.session_id).subquery()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from flask import Response
 
-from engine.scheduler import Finished, Job, Queued, Started, Token
-from shared.schemas import ErrorInfo, completion_chunk, final_chunk
+from engine.scheduler import Event, Finished, Job, Queued, Started, Token
+from shared.schemas import ErrorInfo, Message, Timings, Usage, completion_chunk, final_chunk
 
 DONE = "data: [DONE]\n\n"
 
@@ -35,14 +36,20 @@ def relay(
     status_events: bool,
     message_id: str | None = None,
     session_id: str | None = None,
+    cancel_on_disconnect: bool = True,
+    catch_up: str | None = None,
 ) -> Iterator[str]:
-    """Yield SSE text for ``job`` until it finishes; cancel it if the client goes away.
+    """Yield SSE text for ``job`` until it finishes.
 
     When the client disconnects, the WSGI server fails the next write and closes this
-    generator: ``finally`` cancels the job and the model is free for the next one.
+    generator; with ``cancel_on_disconnect``, ``finally`` cancels the job and the model is
+    free for the next one (else the job runs on: a stored chat answer outlives its page).
     Heartbeat comments while waiting make a disconnect visible even in the queue.
+    ``catch_up``: a reader that reattaches gets the answer so far in one chunk, starting
+    with this earlier text (of an answer being continued), then the live tokens.
     """
     created = int(time.time())
+    reader = job.reader()
     try:
         first = completion_chunk(completion_id, created, model, role="assistant", content="")
         if message_id is not None:
@@ -50,8 +57,16 @@ def relay(
             # knows which stored message holds the partial answer.
             first["ruschat"] = {"message_id": message_id, "session_id": session_id}
         yield sse(first)
+        pending: list[Event] = []
+        if catch_up is not None:
+            pending = reader.available()
+            so_far = catch_up + "".join(e.text for e in pending if isinstance(e, Token))
+            if so_far:
+                yield sse(completion_chunk(completion_id, created, model, content=so_far))
+            statuses = [e for e in pending if isinstance(e, (Queued, Started))]
+            pending = [*statuses[-1:], *(e for e in pending if isinstance(e, Finished))]
         while True:
-            event = job.next_event(heartbeat)
+            event = pending.pop(0) if pending else reader.next(heartbeat)
             if event is None:
                 yield ": keep-alive\n\n"
             elif isinstance(event, Queued):
@@ -79,7 +94,34 @@ def relay(
                 yield DONE
                 return
     finally:
-        job.cancel()
+        if cancel_on_disconnect:
+            job.cancel()
+
+
+def stored_answer(message: Message, completion_id: str) -> Iterator[str]:
+    """An answer that has ended, as the stream that wrote it ends: all its text at once."""
+    created = int(message.created_at)
+    model = message.model or ""
+    first = completion_chunk(completion_id, created, model, role="assistant", content="")
+    first["ruschat"] = {"message_id": message.id, "session_id": message.session_id}
+    yield sse(first)
+    if message.content:
+        yield sse(completion_chunk(completion_id, created, model, content=message.content))
+    error = ErrorInfo("generation_failed", message.error or "generation failed", 500)
+    yield sse(
+        final_chunk(
+            completion_id,
+            created,
+            model,
+            finish_reason=message.finish_reason or "stop",
+            usage=Usage(),
+            timings=Timings(),
+            message_id=message.id,
+            session_id=message.session_id,
+            error=error if message.finish_reason == "error" else None,
+        )
+    )
+    yield DONE
 
 
 def event_stream(body: Iterator[str]) -> Response:
@@ -88,9 +130,29 @@ def event_stream(body: Iterator[str]) -> Response:
     )
 
 
-def wait_for_result(job: Job) -> Finished:
-    """Block until ``job`` finishes (non-streaming requests)."""
+def wait_for_result(job: Job, client_gone: Callable[[], bool] = lambda: False) -> Finished:
+    """Block until ``job`` finishes (non-streaming requests); cancel it if the client goes."""
     while True:
-        event = job.next_event(timeout=60)
-        if isinstance(event, Finished):
-            return event
+        result = job.wait_finished(timeout=0.25)
+        if result is not None:
+            return result
+        if not job.cancelled and client_gone():
+            job.cancel()
+
+
+def client_gone(environ: Mapping[str, Any]) -> Callable[[], bool]:
+    """Whether the client of this request has closed its connection, for a request that
+    writes nothing until it ends (a stream finds out on its next write)."""
+    connection = environ.get("gunicorn.socket")
+
+    def gone() -> bool:
+        if connection is None:
+            return False  # not served by gunicorn (the test client): it never leaves
+        try:
+            return connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False  # nothing to read, still connected
+        except OSError:
+            return True
+
+    return gone

@@ -14,7 +14,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
-FINISH_REASONS = ("stop", "length", "cancelled", "error")
+GENERATING = "generating"
+"""The finish reason of an answer still being written (its text grows as it is saved)."""
+INTERRUPTED = "interrupted"
+"""The finish reason of an answer whose service stopped or died while writing it."""
+FINISH_REASONS = ("stop", "length", "cancelled", "error", GENERATING, INTERRUPTED)
 SERVICE_STATES = ("idle", "busy")
 THREAD_REASONS = ("idle", "alone", "sharing", "foreign_load")
 """Why a service runs the threads it runs: nothing to do; the whole budget; sharing the
