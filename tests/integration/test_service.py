@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
 import sqlite3
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,29 +100,103 @@ def test_openai_client_streams_and_lists_models(service: Process):
     assert completion.usage is not None and completion.usage.completion_tokens > 0
 
 
-def test_stop_mid_stream_keeps_partial_answer_and_frees_the_model(service: Process):
+def answer_id_of(chunks: Iterator[tuple[float, dict[str, Any] | None]]) -> str:
+    """The stored answer's id, from the first chunk of a /api/chat stream."""
+    for _arrived, chunk in chunks:
+        if chunk is not None and "ruschat" in chunk:
+            return str(chunk["ruschat"]["message_id"])
+    raise AssertionError("the stream named no answer")
+
+
+def read_some(chunks: Iterator[tuple[float, dict[str, Any] | None]], pieces: int) -> str:
+    """Read until ``pieces`` content chunks arrived; the text they carried."""
+    text, seen = "", 0
+    for _arrived, chunk in chunks:
+        if chunk is not None and content_of(chunk):
+            text += content_of(chunk)
+            seen += 1
+            if seen >= pieces:
+                return text
+    raise AssertionError("the stream ended early")
+
+
+def stop(service: Process, session_id: str, answer_id: str) -> dict[str, Any]:
+    response = requests.post(f"{service.url}/api/sessions/{session_id}/messages/{answer_id}/stop", timeout=60)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def ended(service: Process, session_id: str, answer_id: str) -> dict[str, Any]:
+    def answer() -> dict[str, Any] | None:
+        message = next(m for m in session(service, session_id)["messages"] if m["id"] == answer_id)
+        return message if message["finish_reason"] != "generating" else None
+
+    return dict(wait_until(answer, timeout=120, what="the answer to end"))
+
+
+def test_a_dropped_connection_still_stores_the_whole_answer(service: Process):
+    body = chat_body(LONG, max_tokens=120)
+    response = start_long_answer(service, body)
+    chunks = iter_chunks(response)
+    answer_id = answer_id_of(chunks)
+    seen = read_some(chunks, 5)
+    response.close()  # the page reloaded, or its tab closed
+    answer = ended(service, body["session_id"], answer_id)
+    assert answer["finish_reason"] in ("stop", "length")
+    assert answer["content"].startswith(seen) and len(answer["content"]) > len(seen)
+
+
+def test_reattach_returns_the_text_so_far_then_the_rest(service: Process):
+    body = chat_body(LONG, max_tokens=150)
+    response = start_long_answer(service, body)
+    chunks = iter_chunks(response)
+    answer_id = answer_id_of(chunks)
+    seen = read_some(chunks, 5)
+    response.close()
+    url = f"{service.url}/api/sessions/{body['session_id']}/messages/{answer_id}/stream"
+    with requests.get(url, stream=True, timeout=120) as again:
+        assert again.headers["Content-Type"].startswith("text/event-stream")
+        chunks, done = read_stream(again)
+    assert done
+    contents = [content_of(c) for c in chunks if content_of(c)]
+    assert contents[0].startswith(seen)  # what was generated before, in one piece
+    stored = ended(service, body["session_id"], answer_id)
+    assert text_of(chunks) == stored["content"]
+    assert chunks[-1]["ruschat"]["finish_reason"] == stored["finish_reason"]
+
+
+def test_stop_keeps_the_partial_answer_and_frees_the_model(service: Process):
     body = chat_body(LONG, max_tokens=1500)
     response = start_long_answer(service, body)
-    seen = 0
-    for line in response.iter_lines(decode_unicode=True):
-        if '"content":"' in line and '"content":""' not in line:
-            seen += 1
-        if seen >= 5:
-            break
+    chunks = iter_chunks(response)
+    answer_id = answer_id_of(chunks)
+    seen = read_some(chunks, 5)
+    answer = stop(service, body["session_id"], answer_id)
     response.close()
-
-    def answer_stored():
-        messages = session(service, body["session_id"])["messages"]
-        return messages[1] if len(messages) == 2 else None
-
-    answer = wait_until(answer_stored, what="the stopped answer to be stored")
     assert answer["finish_reason"] == "cancelled"
-    assert answer["content"].strip()
-    assert len(answer["content"]) < 1500 * 3
+    assert answer["content"].startswith(seen) and len(answer["content"]) < 1500 * 3
     status = wait_until(lambda: (s := info(service))["state"] == "idle" and s, timeout=10, what="idle model")
     assert status["queue_depth"] == 0
     chunks, done = chat(service, chat_body("Say yes.", max_tokens=8))
     assert done and chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
+
+
+def test_openai_requests_still_end_when_their_client_hangs_up(service: Process):
+    body = {"messages": [{"role": "user", "content": LONG}], "max_tokens": 1500}
+    streaming = requests.post(service.url + "/v1/chat/completions", json={**body, "stream": True}, stream=True)
+    wait_until(lambda: info(service)["state"] == "busy", what="the model to be busy")
+    streaming.close()
+    wait_until(lambda: info(service)["state"] == "idle", timeout=10, what="the model to be free")
+    # Not streaming: nothing is written until the end, yet the hang-up is seen.
+    raw = json.dumps(body).encode()
+    with socket.create_connection(("127.0.0.1", service.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(raw)}\r\n\r\n".encode()
+            + raw
+        )
+        wait_until(lambda: info(service)["state"] == "busy", what="the model to be busy")
+    wait_until(lambda: info(service)["state"] == "idle", timeout=10, what="the model to be free")
 
 
 def timed_chat(service: Process, body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[float]]:
@@ -166,13 +246,16 @@ def test_interleaved_chats_keep_their_cached_prefix(service: Process):
 
 
 def test_health_and_history_answer_while_the_model_generates(service: Process):
-    response = start_long_answer(service, chat_body(LONG, max_tokens=1500))
+    body = chat_body(LONG, max_tokens=1500)
+    response = start_long_answer(service, body)
+    answer_id = answer_id_of(iter_chunks(response))
     try:
         wait_until(lambda: info(service)["state"] == "busy", what="the model to be busy")
         assert requests.get(service.url + "/healthz", timeout=5).json() == {"status": "ok"}
         assert requests.get(service.url + "/api/sessions", timeout=5).status_code == 200
         assert info(service)["state"] == "busy"  # still generating: we did not wait for it
     finally:
+        stop(service, body["session_id"], answer_id)
         response.close()
     wait_until(lambda: info(service)["state"] == "idle", timeout=10, what="idle model")
 
@@ -181,15 +264,15 @@ def test_status_websocket_pushes_busy_and_idle(service: Process):
     ws_url = service.url.replace("http://", "ws://") + "/ws/status"
     ws = websocket.create_connection(ws_url, timeout=30, origin="http://localhost:8080")
     try:
-        import json
-
         first = json.loads(ws.recv())
         assert first["model"] == "SmolLM2-135M-Instruct Q4_1" and first["state"] in ("idle", "busy")
-        response = start_long_answer(service, chat_body(LONG, max_tokens=200))
+        body = chat_body(LONG, max_tokens=200)
+        response = start_long_answer(service, body)
         try:
             busy = wait_until(lambda: (m := json.loads(ws.recv()))["state"] == "busy" and m, what="busy status")
             assert busy["queue_depth"] == 0
         finally:
+            stop(service, body["session_id"], answer_id_of(iter_chunks(response)))
             response.close()
         wait_until(lambda: json.loads(ws.recv())["state"] == "idle", what="idle status")
     finally:
@@ -251,17 +334,29 @@ def test_bad_inputs_get_documented_errors_and_change_nothing(service: Process):
 def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
     db = tmp_path / "history.sqlite3"
     first = service_process("backend_tinyllama", db, tmp_path / "first.log").start()
+    received: list[tuple[float, str]] = []
     try:
         body = chat_body("Hello!", max_tokens=16)
         chat(first, body)
         crash = chat_body(LONG, max_tokens=1500)
         response = start_long_answer(first, crash)
-        wait_until(lambda: info(first)["state"] == "busy", what="the model to be busy")
-        import os
-        import signal
+        chunks = iter_chunks(response)
+        answer_id = answer_id_of(chunks)
 
+        def read() -> None:
+            try:
+                for arrived, chunk in chunks:
+                    if chunk is not None and content_of(chunk):
+                        received.append((arrived, content_of(chunk)))
+            except requests.RequestException:
+                pass  # the service died
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        wait_until(lambda: received and time.perf_counter() - received[0][0] > 3, what="3 s of the answer")
+        killed_at = time.perf_counter()
         os.kill(first.worker_pid(), signal.SIGKILL)  # the process holding the model dies mid-answer
-        response.close()
+        reader.join(30)
     finally:
         first.stop()
 
@@ -278,6 +373,13 @@ def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
         assert stored["messages"][1]["content"]
         sessions = requests.get(second.url + "/api/sessions", timeout=10).json()["sessions"]
         assert {body["session_id"], crash["session_id"]} <= {s["id"] for s in sessions}
+        # The cut-off answer kept what was written up to about a second before the crash.
+        partial = session(second, crash["session_id"])["messages"][1]
+        assert (partial["id"], partial["finish_reason"]) == (answer_id, "interrupted")
+        streamed = "".join(text for _, text in received)
+        older = "".join(text for arrived, text in received if arrived < killed_at - 1.5)
+        assert streamed.startswith(partial["content"])
+        assert partial["content"].startswith(older) and len(older) > 0
     finally:
         second.stop()
 
