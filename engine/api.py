@@ -91,7 +91,9 @@ def update_session(session_id: str) -> Response:
 
 @bp.delete("/api/sessions/<session_id>")
 def delete_session(session_id: str) -> Response:
-    if not current().store.delete_session(session_id_arg(session_id)):
+    service = current()
+    service.live.stop_session(session_id)  # nothing left to store them in
+    if not service.store.delete_session(session_id_arg(session_id)):
         raise ApiError(404, "session_not_found", "no such session")
     return Response(status=204)
 

@@ -63,6 +63,13 @@ class LiveAnswers:
             answer = self._answers.get(message_id)
         return answer if answer is not None and answer.session_id == session_id else None
 
+    def stop_session(self, session_id: str) -> None:
+        """Stop the answers being written in a chat (it is being deleted)."""
+        with self._lock:
+            answers = [a for a in self._answers.values() if a.session_id == session_id]
+        for answer in answers:
+            answer.job.cancel()
+
     def close(self) -> None:
         """Save what the running answers have so far, then stop the saver."""
         self._closed.set()

@@ -175,3 +175,13 @@ def test_openai_streams_still_cancel_when_the_client_hangs_up(client: FlaskClien
             break
     response.close()
     wait_for(lambda: client.get("/api/info").get_json()["state"] == "idle")
+
+
+def test_deleting_a_chat_stops_its_answer(client: FlaskClient, engine: FakeEngine):
+    engine.pieces = [f"w{i} " for i in range(500)]
+    engine.delay = 0.01
+    body = chat_body()
+    start_and_leave(client, body)
+    assert client.delete(f"/api/sessions/{body['session_id']}").status_code == 204
+    wait_for(lambda: client.get("/api/info").get_json()["state"] == "idle")
+    assert client.get(f"/api/sessions/{body['session_id']}").status_code == 404

@@ -113,15 +113,36 @@ def test_a_continued_answer_replaces_its_earlier_text():
     assert [m.content for m in chat.messages] == ["Count", "One, two, three."]
 
 
-def test_a_finished_generation_becomes_an_answer_of_its_service():
+def test_a_generation_becomes_an_answer_of_its_service():
     service = Service("qwen", "Capable", "http://127.0.0.1:8001", info=info(), online=True)
-    generation = Generation(service=service, controller=None, text="Hi there")
-    generation.message_id, generation.finish_reason = new_id(), "cancelled"
+    generation = Generation(service=service, controller=None, session_id="s", text="Hi there")
+    generation.message_id = new_id()
+    running = generation.answer("s", 5.0)
+    assert (running.id, running.finish_reason) == (generation.message_id, "generating")
+    generation.finish_reason = "cancelled"
     answer = generation.answer("s", 5.0, error=None)
     assert (answer.id, answer.role, answer.content) == (generation.message_id, "assistant", "Hi there")
     assert (answer.model, answer.service, answer.finish_reason) == ("SmolLM2", "qwen", "cancelled")
-    unnamed = Generation(service=service, controller=None).answer("s", 5.0, error="boom")
+    unnamed = Generation(service=service, controller=None, session_id="s").answer("s", 5.0, error="boom")
     assert unnamed.id and unnamed.error == "boom"
+
+
+def test_answers_run_on_in_other_chats_and_only_the_open_chat_is_busy():
+    service = Service("qwen", "Capable", "http://127.0.0.1:8001", info=info(), online=True)
+    state = AppState(services={"qwen": service}, selected="qwen")
+    elsewhere = Generation(service=service, controller=None, session_id=new_id(), message_id=new_id())
+    state.generations.append(elsewhere)
+    assert not state.busy and state.open_generations() == [] and state.chat_of(elsewhere) is None
+    assert state.running_sessions() == {elsewhere.session_id}
+    here = Generation(service=service, controller=None, session_id=state.chat.session_id)
+    state.generations.append(here)
+    assert state.busy and state.open_generations() == [here] and state.chat_of(here) is state.chat
+    assert state.generation_for(elsewhere.message_id) is elsewhere
+    question = state.chat.question("Hi", 1.0, None)
+    state.chat.add(question)
+    writing = Message(new_id(), state.chat.session_id, "assistant", "Hel", 2.0, finish_reason="generating")
+    state.chat.add(writing)
+    assert state.chat.being_written() == [writing]
 
 
 def test_the_server_serves_every_page_module_and_only_those():

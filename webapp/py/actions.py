@@ -31,7 +31,14 @@ class Actions:
         self.state = state
         self.dom = dom
         self.services = Services(state.services, self.service_info, self.service_closed)
-        self.answers = Answers(state, dom, self, self.show_error)
+        self.answers = Answers(
+            state,
+            dom,
+            self,
+            self.show_error,
+            on_ended=self.refresh_sessions,
+            redraw_sidebar=lambda: view_sidebar.render_sessions(dom, state, self),
+        )
 
     async def start(self) -> None:
         """Draw the page, follow the services, load the history, reopen the chat in the URL."""
@@ -85,8 +92,7 @@ class Actions:
         view_sidebar.render_sessions(self.dom, self.state, self)
 
     async def open_session(self, session_id: str) -> None:
-        if self.state.busy:
-            return
+        """Show a chat (answers still being written in it are followed again)."""
         answers = await self.services.fetch_from_all(f"/api/sessions/{session_id}")
         merged = merge_sessions([Session.from_dict(a) for a in answers])
         self.state.chat = Chat(
@@ -98,15 +104,17 @@ class Actions:
         js.location.hash = f"chat={session_id}"
         view_messages.render_chat(self.dom, self.state, self)
         view_sidebar.render_sessions(self.dom, self.state, self)
+        view_composer.render_composer(self.dom, self.state)
         view_composer.focus_input(self.dom)
+        for message in self.state.chat.being_written():
+            asyncio.ensure_future(self.answers.reattach(message))
 
     def new_chat(self, _event: Any = None) -> None:
-        if self.state.busy:
-            return
         self.state.chat = Chat(settings=self.state.defaults)
         js.history.replaceState(None, "", js.location.pathname)
         view_messages.render_chat(self.dom, self.state, self)
         view_sidebar.render_sessions(self.dom, self.state, self)
+        view_composer.render_composer(self.dom, self.state)
         view_composer.focus_input(self.dom)
 
     def on_hash_change(self, _event: Any) -> None:
@@ -164,8 +172,9 @@ class Actions:
         asyncio.ensure_future(self.send())
 
     def stop(self, _event: Any = None) -> None:
-        for generation in self.state.generations:
-            generation.controller.abort()
+        """Stop the answers being written in the open chat."""
+        for generation in self.state.open_generations():
+            asyncio.ensure_future(self.answers.stop(generation))
 
     def ask_both(self, _event: Any = None) -> None:
         asyncio.ensure_future(self.send(both=True))
@@ -279,4 +288,3 @@ class Actions:
         """Stream the services' answers to the end of ``path`` (or more of ``continued``),
         then refresh the history."""
         await self.answers.run(services, path, continued)
-        await self.refresh_sessions()

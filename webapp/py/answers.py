@@ -1,7 +1,10 @@
-"""Streaming answers into the open chat: one or two at once (Ask both), new or continued.
+"""Following answers as the services write them: new or continued, one or two at once
+(Ask both), or reattached to after a reload or on reopening their chat.
 
-Each answer is a :class:`Generation` in the state and a growing element in the message
-view; when it ends it joins the chat's tree, and the first to end is the branch shown.
+Each answer is a :class:`Generation` in the state. An answer belongs to its service, not to
+the page: it goes on when the user opens another chat or reloads, and only an explicit
+stop ends it. It is drawn while its chat is open; when it ends it joins the chat's tree,
+and the first to end is the branch shown.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import view_status
 import view_tools
 from answer_stats import AnswerStats
 from branches import save_branches
-from client import ServiceError, stream
+from client import ServiceError, request, stream
 from dom import Dom
 from shared.schemas import Message, parse_chunk
 from shared.sse import ServerSentEvent
@@ -36,12 +39,23 @@ class Answers:
     """Streams answers for the page's actions."""
 
     def __init__(
-        self, state: AppState, dom: Dom, message_actions: MessageActions, show_error: Callable[[str | None], None]
+        self,
+        state: AppState,
+        dom: Dom,
+        message_actions: MessageActions,
+        show_error: Callable[[str | None], None],
+        on_ended: Callable[[], Any],
+        redraw_sidebar: Callable[[], None],
     ) -> None:
         self.state, self.dom = state, dom
         self.message_actions = message_actions
         """What the controls of a redrawn message call."""
         self.show_error = show_error
+        self.redraw_sidebar = redraw_sidebar
+        """Draws the chat list (it marks the chats with answers being written)."""
+        self.on_ended = on_ended
+        """Called (and awaited) when answers have ended: the history changed."""
+        self._views: dict[Generation, GrowingAnswer] = {}
 
     async def run(self, services: list[Service], path: list[Message], continued: Message | None = None) -> None:
         """Stream answers to the last message of ``path`` from each service at once (or,
@@ -49,10 +63,11 @@ class Answers:
         state, dom, chat = self.state, self.dom, self.state.chat
         parent = continued.parent_id if continued else path[-1].id
         chat.pending = None if continued else parent
-        state.generations = [
+        generations = [
             Generation(
                 service=service,
                 controller=js.AbortController.new(),
+                session_id=chat.session_id,
                 parent_id=parent,
                 text=continued.content if continued else "",
                 message_id=continued.id if continued else None,
@@ -60,92 +75,166 @@ class Answers:
             )
             for service in services
         ]
-        view_messages.render_chat(dom, state, self.message_actions)
-        view_composer.render_composer(dom, state)
+        state.generations.extend(generations)
+        self.redraw_chat()
+        self.redraw_sidebar()
+        for generation in generations:
+            self._views[generation] = (
+                view_messages.continued_answer(dom, continued.id)
+                if continued
+                else view_messages.add_answer(
+                    dom, state, generation.service, self.message_actions, beside=len(services) > 1
+                )
+            )
         view_status.set_activity(dom, ", ".join(f"{s.label}: sending…" for s in services))
         js.location.hash = f"chat={chat.session_id}"
         body = chat.request(path, continue_answer=continued is not None).to_dict()
-        try:
-            await asyncio.gather(
-                *(
-                    self.stream_one(
-                        generation,
-                        view_messages.continued_answer(dom, continued.id)
-                        if continued
-                        else view_messages.add_answer(
-                            dom, state, generation.service, self.message_actions, beside=len(services) > 1
-                        ),
-                        body,
-                    )
-                    for generation in state.generations
-                )
-            )
-        finally:
-            state.generations = []
-            chat.pending = None
-            save_branches(chat)
-            view_messages.render_chat(dom, state, self.message_actions)
-            view_composer.render_composer(dom, state)
-            view_status.set_activity(dom, "")
-            view_composer.focus_input(dom)
+        await self.follow(generations, lambda g: g.service.url + "/api/chat", body)
 
-    async def stream_one(self, current: Generation, answer: GrowingAnswer, body: dict[str, Any]) -> None:
+    async def reattach(self, message: Message) -> None:
+        """Follow an answer its service is still writing (found on opening its chat)."""
+        service = self.state.services.get(message.service or "")
+        if service is None or not service.online or self.state.generation_for(message.id) is not None:
+            return
+        generation = Generation(
+            service=service,
+            controller=js.AbortController.new(),
+            session_id=message.session_id,
+            parent_id=message.parent_id,
+            message_id=message.id,
+            created_at=message.created_at,
+        )
+        self.state.generations.append(generation)
+        self.redraw_chat()
+        self.redraw_sidebar()
+        url = f"{service.url}/api/sessions/{message.session_id}/messages/{message.id}/stream"
+        await self.follow([generation], lambda _g: url, None)
+
+    async def follow(self, generations: list[Generation], url: Callable[[Generation], str], body: Any) -> None:
+        """Read the generations' streams to their ends, then draw their chat anew."""
+        try:
+            await asyncio.gather(*(self.stream_one(g, url(g), body) for g in generations))
+        finally:
+            for generation in generations:
+                self.state.generations.remove(generation)
+                self._views.pop(generation, None)
+            chat = self.state.chat_of(generations[0])
+            if chat is not None:  # else another chat is on screen: leave it be
+                chat.pending = None
+                save_branches(chat)
+                view_status.set_activity(self.dom, "")
+                self.redraw_chat()
+                view_composer.focus_input(self.dom)
+            await self.on_ended()
+
+    def redraw_chat(self) -> None:
+        view_messages.render_chat(self.dom, self.state, self.message_actions)
+        view_composer.render_composer(self.dom, self.state)
+
+    async def stream_one(self, current: Generation, url: str, body: Any) -> None:
         service = current.service
         try:
-            await stream(
-                service.url + "/api/chat",
-                body,
-                current.controller,
-                lambda event: self.on_stream_event(current, answer, event),
-            )
+            await stream(url, body, current.controller, lambda event: self.on_stream_event(current, event))
             if current.finish_reason is None:
-                self.finish(current, answer, "error", error="the stream ended early")
+                self.finish(current, "error", error="the stream ended early")
         except ServiceError as error:
-            self.finish(current, answer, "error", error=str(error))
+            self.finish(current, "error", error=str(error))
             self.show_error(f"{service.label}: {error}")
-        except Exception:  # the JS AbortError when Stop was pressed
+        except Exception:  # the JS AbortError: the page stopped reading
             if not current.controller.signal.aborted:
                 raise
             if current.finish_reason is None:
-                self.finish(current, answer, "cancelled")
+                self.finish(current, "cancelled")
 
-    def on_stream_event(self, current: Generation, answer: GrowingAnswer, event: ServerSentEvent) -> None:
-        if current not in self.state.generations:
+    def view_of(self, generation: Generation) -> GrowingAnswer | None:
+        """Where the answer is drawn: None while its chat is not on screen. A redraw of the
+        chat makes a new element; the answer is found again by its id."""
+        view = self._views.get(generation)
+        if view is not None and view.node.isConnected:
+            return view
+        if generation.message_id is None or self.state.chat_of(generation) is None:
+            return None
+        node = self.dom.document.querySelector(f'[data-message-id="{generation.message_id}"]')
+        if node is None:
+            return None
+        self._views[generation] = view = GrowingAnswer(node)
+        return view
+
+    def on_stream_event(self, current: Generation, event: ServerSentEvent) -> None:
+        if current not in self.state.generations or current.finish_reason:
             return
+        shown = self.state.chat_of(current) is not None
         label = current.service.label
         if event.event == "status":
             status = json.loads(event.data)
-            if status.get("state") == "queued":
+            if shown and status.get("state") == "queued":
                 view_status.set_activity(self.dom, f"{label}: queued (position {status.get('position')})")
-            else:
+            elif shown:
                 view_status.set_activity(self.dom, f"{label}: generating…")
             return
         if event.data == "[DONE]":
             return
         delta = parse_chunk(json.loads(event.data))
-        if delta.message_id:
-            current.message_id = delta.message_id
-            view_messages.set_answer_id(answer, delta.message_id)
+        if delta.message_id and current.message_id is None:
+            self.named(current, delta.message_id)
+        answer = self.view_of(current)
         if delta.content:
             current.text += delta.content
-            view_messages.grow_answer(self.dom, answer, current.text)
-        if delta.timings and delta.timings.tokens_per_second:
+            if answer is not None:
+                view_messages.grow_answer(self.dom, answer, current.text)
+        if shown and delta.timings and delta.timings.tokens_per_second:
             view_status.set_activity(self.dom, f"{label}: {delta.timings.tokens_per_second:g} tok/s")
         if (stats := AnswerStats.from_delta(delta)) and current.message_id:
             self.state.answer_stats[current.message_id] = stats
-            view_tools.show_stats(self.dom, answer.node, stats)
+            if answer is not None:
+                view_tools.show_stats(self.dom, answer.node, stats)
         if delta.finish_reason:
-            self.finish(current, answer, delta.finish_reason, delta.error.message if delta.error else None)
+            self.finish(current, delta.finish_reason, delta.error.message if delta.error else None)
 
-    def finish(self, current: Generation, answer: GrowingAnswer, reason: str, error: str | None = None) -> None:
+    def named(self, current: Generation, message_id: str) -> None:
+        """The service has stored the answer (as generating) under this id."""
+        current.message_id = message_id
+        view = self._views.get(current)
+        if view is not None:
+            view_messages.set_answer_id(view, message_id)
+        chat = self.state.chat_of(current)
+        if chat is not None:
+            message = current.answer(chat.session_id, now())
+            chat.add(message)
+            if chat.pending == current.parent_id:  # the branch shown goes through it now
+                chat.pending = None
+                chat.choose(message)
+        if current.stop_requested:
+            asyncio.ensure_future(self.stop(current))
+
+    def finish(self, current: Generation, reason: str, error: str | None = None) -> None:
         """The answer has ended: keep it in the chat and draw it in full with its finish.
-        The first answer to end is the one the chat goes on from."""
-        first = not any(g.finish_reason for g in self.state.generations if g is not current)
+        The first answer to a question to end is the one the chat goes on from."""
+        first = not any(
+            g.finish_reason for g in self.state.generations if g is not current and g.parent_id == current.parent_id
+        )
         current.finish_reason = reason
-        message = current.answer(self.state.chat.session_id, now(), error)
-        view_messages.finish_answer(self.dom, answer, message)
-        if current.message_id is None:
-            return  # the service never took it (it failed first): nothing stored to go on from
-        self.state.chat.add(message)
+        message = current.answer(current.session_id, now(), error)
+        answer = self.view_of(current)
+        if answer is not None:
+            view_messages.finish_answer(self.dom, answer, message)
+        chat = self.state.chat_of(current)
+        if current.message_id is None or chat is None:
+            return  # never stored (it failed first), or its chat is not open: nothing to keep here
+        chat.add(message)
         if first:
-            self.state.chat.choose(message)
+            chat.choose(message)
+
+    async def stop(self, current: Generation) -> None:
+        """Ask the service to stop writing the answer; its stream then ends with it."""
+        current.stop_requested = True
+        if current.message_id is None:
+            return  # stopped as soon as the service names it
+        url = f"{current.service.url}/api/sessions/{current.session_id}/messages/{current.message_id}/stop"
+        try:
+            await request("POST", url)
+        except ServiceError as error:
+            if error.status == 404:
+                current.controller.abort()  # gone with its chat: stop following it
+                return
+            self.show_error(f"{current.service.label}: {error}")

@@ -13,6 +13,7 @@ from typing import Any
 from answer_stats import AnswerStats
 from chat_settings import PAGE_DEFAULTS
 from shared.schemas import (
+    GENERATING,
     ChatMessage,
     ChatRequest,
     ChatSettings,
@@ -93,6 +94,10 @@ class Chat:
                 return
         self.messages.append(message)
 
+    def being_written(self) -> list[Message]:
+        """The answers that their services are still writing (as last heard)."""
+        return [m for m in self.messages if m.role == "assistant" and m.finish_reason == GENERATING]
+
     def question(self, text: str, now: float, parent_id: str | None) -> Message:
         return Message(
             id=new_id(), session_id=self.session_id, role="user", content=text, created_at=now, parent_id=parent_id
@@ -110,13 +115,17 @@ class Chat:
         )
 
 
-@dataclass
+@dataclass(eq=False)
 class Generation:
-    """An answer being streamed from ``service``."""
+    """An answer that ``service`` is writing, followed by the page (asked for here, or
+    reattached after a reload or on opening its chat). It runs on the service whether or
+    not its chat is on screen."""
 
     service: Service
     controller: Any
-    """What stops the stream (the page's JS AbortController)."""
+    """What ends the page's reading of the stream (a JS AbortController); the service
+    goes on writing: stopping is a request of its own."""
+    session_id: str
     parent_id: str | None = None
     """The question it answers."""
     text: str = ""
@@ -126,9 +135,11 @@ class Generation:
     finish_reason: str | None = None
     """Why it ended; None while it runs."""
     created_at: float = 0.0
+    stop_requested: bool = False
+    """Stop was pressed, maybe before the service named the answer."""
 
     def answer(self, session_id: str, now: float, error: str | None = None) -> Message:
-        """The finished answer as a message of the chat."""
+        """The answer as a message of the chat (while it runs: marked generating)."""
         return Message(
             id=self.message_id or new_id(),
             session_id=session_id,
@@ -137,7 +148,7 @@ class Generation:
             created_at=self.created_at or now,
             model=self.service.model,
             service=self.service.id,
-            finish_reason=self.finish_reason,
+            finish_reason=self.finish_reason or GENERATING,
             error=error,
             parent_id=self.parent_id,
         )
@@ -157,7 +168,7 @@ class AppState:
     sessions: list[Session] = field(default_factory=list)
     """The sidebar: both services' chats, merged, newest first."""
     generations: list[Generation] = field(default_factory=list)
-    """Answers streaming in now (two after Ask both)."""
+    """Answers streaming in now, in any chat (two after Ask both)."""
     renaming: str | None = None
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
     answer_stats: dict[str, AnswerStats] = field(default_factory=dict)
@@ -174,7 +185,22 @@ class AppState:
 
     @property
     def busy(self) -> bool:
-        return bool(self.generations)
+        """Whether an answer is being written in the open chat (other chats may go on)."""
+        return any(g.session_id == self.chat.session_id for g in self.generations)
+
+    def open_generations(self) -> list[Generation]:
+        """The answers being written in the open chat."""
+        return [g for g in self.generations if g.session_id == self.chat.session_id]
+
+    def generation_for(self, message_id: str) -> Generation | None:
+        return next((g for g in self.generations if g.message_id == message_id), None)
+
+    def chat_of(self, generation: Generation) -> Chat | None:
+        """The generation's chat, if it is the one open."""
+        return self.chat if self.chat.session_id == generation.session_id else None
+
+    def running_sessions(self) -> set[str]:
+        return {g.session_id for g in self.generations}
 
     @property
     def selected_service(self) -> Service:

@@ -13,12 +13,11 @@ def enable_controls(dom: Dom) -> None:
 
 
 def render_composer(dom: Dom, state: AppState) -> None:
-    """Send or Stop, whichever fits; no New chat while an answer streams."""
+    """Send or Stop, whichever fits the open chat (other chats' answers run on)."""
     active = state.busy
     dom.by_testid("send").hidden = active
     dom.by_testid("ask-both").hidden = active
     dom.by_testid("stop").hidden = not active
-    dom.by_testid("new-chat").disabled = active
 
 
 def input_text(dom: Dom) -> str:

@@ -9,11 +9,17 @@ import js
 import view_tools
 from dom import Dom
 from render import StreamingMarkdown, render_markdown
-from shared.schemas import Message
+from shared.schemas import GENERATING, Message
 from state import AppState, Service
 
 RENDER_EVERY_MS = 60
-STATE_LABELS = {"cancelled": "stopped", "error": "failed", "length": "cut at the length limit"}
+STATE_LABELS = {
+    "cancelled": "stopped",
+    "error": "failed",
+    "length": "cut at the length limit",
+    "interrupted": "interrupted: its service stopped while writing it",
+    "generating": "being written",
+}
 """The badge an answer gets for how it ended (a normal stop gets none)."""
 
 
@@ -100,13 +106,14 @@ def message_element(dom: Dom, state: AppState, message: Message, actions: Messag
         )
         node.appendChild(meta)
         content = dom.element("div", None, "content")
-        set_markdown(content, message.content)
+        live = state.generation_for(message.id) if message.id else None
+        set_markdown(content, live.text if live else message.content)
         node.appendChild(content)
-        set_finish(dom, node, message.finish_reason, message.error)
+        set_finish(dom, node, None if live else message.finish_reason, message.error)
     else:
         node.appendChild(dom.element("div", message.content, "content"))
     view_tools.decorate(dom, state, node, message)
-    if message.id:  # not for an answer still streaming in
+    if message.id and message.finish_reason != GENERATING:  # not for an answer being written
         node.appendChild(controls(dom, state, message, actions))
     return node
 

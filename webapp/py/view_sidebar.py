@@ -24,6 +24,7 @@ def render_sessions(dom: Dom, state: AppState, actions: SidebarActions) -> None:
         return
     listing = dom.by_testid("session-list")
     listing.innerHTML = ""
+    running = state.running_sessions()
     for session in state.sessions:
         item = dom.element(
             "li",
@@ -33,6 +34,11 @@ def render_sessions(dom: Dom, state: AppState, actions: SidebarActions) -> None:
             data_session_id=session.id,
         )
         item.appendChild(dom.element("span", session.title, "title", title=session.title))
+        if session.id in running:
+            item.setAttribute("data-running", "true")
+            item.appendChild(
+                dom.element("span", "●", "running", title="An answer is being written", aria_label="writing")
+            )
         rename = dom.element("button", "✎", "icon", data_testid="rename-session", title="Rename", type="button")
         delete = dom.element("button", "×", "icon", data_testid="delete-session", title="Delete", type="button")
         item.appendChild(rename)
