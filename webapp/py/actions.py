@@ -36,7 +36,7 @@ class Actions:
             dom,
             self,
             self.show_error,
-            on_ended=self.refresh_sessions,
+            refresh_history=self.refresh_sessions,
             redraw_sidebar=lambda: view_sidebar.render_sessions(dom, state, self),
         )
 

@@ -44,7 +44,7 @@ class Answers:
         dom: Dom,
         message_actions: MessageActions,
         show_error: Callable[[str | None], None],
-        on_ended: Callable[[], Any],
+        refresh_history: Callable[[], Any],
         redraw_sidebar: Callable[[], None],
     ) -> None:
         self.state, self.dom = state, dom
@@ -53,8 +53,8 @@ class Answers:
         self.show_error = show_error
         self.redraw_sidebar = redraw_sidebar
         """Draws the chat list (it marks the chats with answers being written)."""
-        self.on_ended = on_ended
-        """Called (and awaited) when answers have ended: the history changed."""
+        self.refresh_history = refresh_history
+        """Reloads the chat list (awaitable): when an answer is stored and when it ends."""
         self._views: dict[Generation, GrowingAnswer] = {}
 
     async def run(self, services: list[Service], path: list[Message], continued: Message | None = None) -> None:
@@ -125,7 +125,7 @@ class Answers:
                 view_status.set_activity(self.dom, "")
                 self.redraw_chat()
                 view_composer.focus_input(self.dom)
-            await self.on_ended()
+            await self.refresh_history()
 
     def redraw_chat(self) -> None:
         view_messages.render_chat(self.dom, self.state, self.message_actions)
@@ -206,6 +206,7 @@ class Answers:
                 chat.choose(message)
         if current.stop_requested:
             asyncio.ensure_future(self.stop(current))
+        asyncio.ensure_future(self.refresh_history())  # a new chat is in the history now
 
     def finish(self, current: Generation, reason: str, error: str | None = None) -> None:
         """The answer has ended: keep it in the chat and draw it in full with its finish.

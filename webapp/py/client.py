@@ -50,12 +50,13 @@ async def request(method: str, url: str, body: Any = None) -> Any:
 
 
 async def stream(url: str, body: Any, controller: Any, on_event: Callable[[ServerSentEvent], None]) -> None:
-    """POST ``body`` and hand each server-sent event to ``on_event`` as it arrives.
+    """POST ``body`` (GET if there is none) and hand each server-sent event to
+    ``on_event`` as it arrives.
 
     Aborting ``controller`` ends the read at once (the JS AbortError propagates).
     """
     try:
-        response = await js.fetch(url, _options("POST", body, controller.signal))
+        response = await js.fetch(url, _options("GET" if body is None else "POST", body, controller.signal))
     except Exception as error:
         if controller.signal.aborted:
             raise
