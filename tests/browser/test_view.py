@@ -78,7 +78,8 @@ def test_a_streamed_answer_shows_its_statistics_and_escape_stops(page: ChatPage)
     assert shown.is_displayed()
     assert "tokens ·" in shown.text and "tokens/s" in shown.text and "first token after" in shown.text
 
-    # Escape stops an answer mid-stream; the stopped answer got no final statistics. A small
+    # Escape stops an answer mid-stream; the service ends its stream with the statistics of
+    # what it wrote (the page asks the service to stop, it does not hang up). A small
     # model may end a "long" story before the key arrives: then ask again (at most 3 times).
     for attempt in range(2, 5):
         page.type("Write a very long story about a dragon who learns to cook, with many chapters.")
@@ -90,7 +91,7 @@ def test_a_streamed_answer_shows_its_statistics_and_escape_stops(page: ChatPage)
         if stopped.get_attribute("data-finish") == "cancelled":
             break
     assert stopped.get_attribute("data-finish") == "cancelled"
-    assert not stopped.find_elements(By.CSS_SELECTOR, '[data-testid="answer-stats"]')
+    assert stopped.find_elements(By.CSS_SELECTOR, '[data-testid="answer-stats"]')
 
     # Reloaded answers come from the database, which keeps no timings: nothing to show.
     page.reload()

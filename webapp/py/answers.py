@@ -22,9 +22,9 @@ import view_status
 import view_tools
 from answer_stats import AnswerStats
 from branches import save_branches
-from client import ServiceError, request, stream
+from client import ConnectionLost, ServiceError, request, stream
 from dom import Dom
-from shared.schemas import Message, parse_chunk
+from shared.schemas import INTERRUPTED, Message, parse_chunk
 from shared.sse import ServerSentEvent
 from state import AppState, Generation, Service
 from view_messages import GrowingAnswer, MessageActions
@@ -136,7 +136,11 @@ class Answers:
         try:
             await stream(url, body, current.controller, lambda event: self.on_stream_event(current, event))
             if current.finish_reason is None:
-                self.finish(current, "error", error="the stream ended early")
+                raise ConnectionLost(url)
+        except ConnectionLost as error:
+            # The service went away mid-answer; it keeps what it saved, marked interrupted.
+            if current.finish_reason is None:
+                self.finish(current, INTERRUPTED, error=str(error))
         except ServiceError as error:
             self.finish(current, "error", error=str(error))
             self.show_error(f"{service.label}: {error}")

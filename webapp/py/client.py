@@ -29,6 +29,13 @@ def _options(method: str, body: Any = None, signal: Any = None) -> Any:
     return to_js(options, dict_converter=js.Object.fromEntries)
 
 
+class ConnectionLost(ServiceError):
+    """A stream broke off before its end: the service stopped or died while answering."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"the connection to {url} was lost", 0, "connection_lost")
+
+
 async def _error_from(response: Any) -> ServiceError:
     try:
         error = json.loads(await response.text())["error"]
@@ -68,7 +75,12 @@ async def stream(url: str, body: Any, controller: Any, on_event: Callable[[Serve
     decoder = SSEDecoder()
     keep_going = to_js({"stream": True}, dict_converter=js.Object.fromEntries)
     while True:
-        chunk = await reader.read()
+        try:
+            chunk = await reader.read()
+        except Exception:  # a JS TypeError ("network error") when the service goes away
+            if controller.signal.aborted:
+                raise
+            raise ConnectionLost(url) from None
         if chunk.done:
             break
         for event in decoder.feed(text.decode(chunk.value, keep_going)):
