@@ -36,6 +36,8 @@ VERSION = 1
 HEADER = struct.Struct("<4sIIQ")
 """Magic, format version, number of tokens, length of the state in bytes."""
 SUFFIX = ".kv"
+TEMP_SUFFIX = ".tmp"
+"""A file being written; renamed to its real name once complete."""
 PENDING_WRITES = 4
 """States waiting for the writer; beyond, a save is skipped (the slot keeps its cache)."""
 
@@ -112,7 +114,8 @@ class KvDiskCache:
         except OSError as error:
             self._disable("cannot use", error)
             return
-        self._writer = threading.Thread(target=self._write_loop, name="kv-disk-writer", daemon=True)
+        # Not a daemon: at exit (SIGTERM included) the interpreter waits for the writes handed over.
+        self._writer = threading.Thread(target=self._write_loop, name="kv-disk-writer")
         self._writer.start()
 
     # ------------------------------------------------------------------ worker side
@@ -208,7 +211,7 @@ class KvDiskCache:
         """Index the folder from headers and tokens; delete leftovers and bad files."""
         self.folder.mkdir(parents=True, exist_ok=True)
         for path in self.folder.iterdir():
-            if path.name.startswith(".tmp-"):
+            if path.name.endswith(TEMP_SUFFIX):
                 path.unlink(missing_ok=True)  # a write that a crash interrupted
                 continue
             if not path.name.endswith(SUFFIX):
@@ -228,7 +231,15 @@ class KvDiskCache:
         log.info("KV disk cache %s: %d states, %.1f MB", self.folder, len(self._index), self.used_bytes / 2**20)
 
     def _write_loop(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while True:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                if threading.main_thread().is_alive():
+                    continue
+                return  # the program is exiting and every write is done
+            if item is None:
+                return
             name, tokens, state = item
             try:
                 if self.enabled:
@@ -240,7 +251,7 @@ class KvDiskCache:
                     self._pending.discard(name)
 
     def _write(self, name: str, tokens: tuple[int, ...], state: bytes) -> None:
-        temp = self.folder / f".tmp-{name}"
+        temp = self.folder / (name + TEMP_SUFFIX)
         try:
             with temp.open("wb") as file:
                 file.write(HEADER.pack(MAGIC, VERSION, len(tokens), len(state)))

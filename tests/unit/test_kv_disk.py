@@ -81,7 +81,7 @@ def test_a_file_damaged_after_startup_is_refused_when_loaded(tmp_path: Path):
 
 
 def test_an_interrupted_write_leaves_no_file_that_loads(tmp_path: Path):
-    (tmp_path / ".tmp-0123.kv").write_bytes(b"RCKV half")
+    (tmp_path / "0123.kv.tmp").write_bytes(b"RCKV half")
     cache = KvDiskCache(tmp_path, 10**6)
     assert list(tmp_path.iterdir()) == [] and cache.used_bytes == 0
     cache.close()
