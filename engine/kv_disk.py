@@ -157,8 +157,10 @@ class KvDiskCache:
                 best, best_n = entry.tokens, n
         return best
 
-    def load(self, tokens: Sequence[int]) -> bytes | None:
-        """The state saved for exactly ``tokens``; None (and the file deleted) if it is bad."""
+    def load(self, tokens: Sequence[int]) -> bytearray | None:
+        """The state saved for exactly ``tokens``; None (and the file deleted) if it is bad.
+
+        A bytearray, so that llama.cpp can read it in place (no copy of some MB)."""
         if not self.enabled:
             return None
         name = _name(tokens)
@@ -168,8 +170,9 @@ class KvDiskCache:
                 held, state_len = _read_head(file, os.fstat(file.fileno()).st_size)
                 if held != tuple(tokens):
                     raise BadFile("tokens differ from the name")
-                state = file.read(state_len)
-            if len(state) != state_len:
+                state = bytearray(state_len)
+                read = file.readinto(state)
+            if read != state_len:
                 raise BadFile("short state")
         except BadFile as bad:
             log.warning("deleting bad KV state %s: %s", path, bad)

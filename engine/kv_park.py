@@ -81,14 +81,17 @@ class KvParking:
         state = self.disk.load(found) if found is not None else None
         if found is None or state is None:
             return []
+        read = time.monotonic()
         if not self._set(seq, state):
             log.warning("llama.cpp refused a %d-token KV state from disk", len(found))
             return []
         log.info(
-            "restored %d tokens of KV cache (%.1f MB) from disk in %.0f ms",
+            "restored %d tokens of KV cache (%.1f MB) from disk in %.0f ms (read %.0f ms, into llama.cpp %.0f ms)",
             len(found),
             len(state) / 2**20,
             (time.monotonic() - started) * 1000,
+            (read - started) * 1000,
+            (time.monotonic() - read) * 1000,
         )
         return list(found)
 
@@ -107,10 +110,11 @@ class KvParking:
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, seq)
         return ctypes.string_at(buffer, written) if written > 0 else None
 
-    def _set(self, seq: int, state: bytes) -> bool:
+    def _set(self, seq: int, state: bytes | bytearray) -> bool:
         """Load a state into an emptied sequence; on failure leave it empty."""
         self._context.kv_cache_seq_rm(seq, 0, -1)
-        source = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
+        array_type = ctypes.c_uint8 * len(state)
+        source = array_type.from_buffer(state) if isinstance(state, bytearray) else array_type.from_buffer_copy(state)
         if self._llama_cpp.llama_state_seq_set_data(self._context.ctx, source, len(state), seq) == len(state):
             return True
         self._context.kv_cache_seq_rm(seq, 0, -1)
