@@ -255,8 +255,9 @@ class LlamaEngine:
             # The slot goes to another chat: keep what it holds, and bring this chat back
             # if it was parked (or saved to disk) earlier.
             self._parking.park(slot.seq, slot.tokens)
-            self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
-            slot.tokens = self._parking.restore(slot.seq, prompt.tokens)
+            restored = self._parking.restore(slot.seq, prompt.tokens)
+            if restored is not None:
+                slot.tokens = restored
         # Keep at least the last prompt token to evaluate: its logits give the first answer token.
         reuse = min(common_prefix(slot.tokens, prompt.tokens), prompt.n_tokens - 1)
         self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)

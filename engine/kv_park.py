@@ -67,20 +67,20 @@ class KvParking:
         if state is not None:
             self.disk.save(tokens, state)  # type: ignore[union-attr]
 
-    def restore(self, seq: int, prompt: Sequence[int]) -> list[int]:
-        """Bring back into ``seq`` the parked or saved state this prompt continues most;
-        return the tokens the sequence holds now (none if there was nothing to restore)."""
+    def restore(self, seq: int, prompt: Sequence[int]) -> list[int] | None:
+        """Bring back into ``seq`` the parked or saved state this prompt continues most, and
+        return the tokens the sequence holds now; None if there was none (``seq`` untouched)."""
         candidates = [k for k in self._parked if share(k, prompt) >= SIMILAR]
         if candidates:
             tokens = max(candidates, key=lambda k: common_prefix(k, prompt))
             return list(tokens) if self._set(seq, self._parked.pop(tokens)) else []
         if self.disk is None or not self.disk.enabled:
-            return []
+            return None
         started = time.monotonic()
         found = self.disk.best(prompt, SIMILAR)
         state = self.disk.load(found) if found is not None else None
         if found is None or state is None:
-            return []
+            return None
         read = time.monotonic()
         if not self._set(seq, state):
             log.warning("llama.cpp refused a %d-token KV state from disk", len(found))
