@@ -3,6 +3,7 @@ KV caches saved on disk (``--kv-disk-mb``), against the same turn with the cache
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 import uuid
@@ -24,6 +25,9 @@ QUESTIONS = {
 }
 """A question never asked before in each run, so that every run reads the same new tokens
 (a restored state of the very same turn would hold them all)."""
+
+
+RESTORED = re.compile(r"restored \d+ tokens of KV cache .* from disk in (\d+) ms")
 
 
 def _next_turn(url: str, session: str, history: list[dict[str, str]], question: str) -> dict[str, Any]:
@@ -61,7 +65,11 @@ def restart(start: Callable[..., Process], runs: int = 3) -> dict[str, Any]:
             service = start(*args)
             restarts.append(time.monotonic() - began)
             try:
-                cases[case].append(_next_turn(service.url, session, history, QUESTIONS[case][run]))
+                result = _next_turn(service.url, session, history, QUESTIONS[case][run])
+                restored = RESTORED.findall(service.output())
+                if case == "disk" and restored:  # the engine's own timing of the restore
+                    result["restore_ms"] = float(restored[-1])
+                cases[case].append(result)
             finally:
                 service.stop()
     median = {case: statistics.median(r["ttft_s"] for r in results) for case, results in cases.items()}
@@ -71,6 +79,7 @@ def restart(start: Callable[..., Process], runs: int = 3) -> dict[str, Any]:
         "disk_over_warm": median["disk"] / median["warm"],
         "no_disk_over_warm": median["no_disk"] / median["warm"],
         "median_restart_s": statistics.median(restarts),
+        "median_restore_ms": statistics.median(r.get("restore_ms", float("nan")) for r in cases["disk"]),
         "target_disk_over_warm": 2.0,
     }
 
@@ -84,5 +93,6 @@ def rows(r: dict[str, Any]) -> list[str]:
         f"| 8 | Next turn of a {tokens}-token chat, TTFT: warm / after a restart with the disk cache / "
         f"without (`--kv-disk-mb 0`) | {m['warm'] * 1000:.0f} / {m['disk'] * 1000:.0f} / "
         f"{m['no_disk'] * 1000:.0f} ms (**{r['disk_over_warm']:.2f}x** / {r['no_disk_over_warm']:.1f}x of warm); "
-        f"cached prompt tokens {cached} | disk ≤ 2x warm | {'met' if r['disk_over_warm'] <= 2 else '**missed**'} |"
+        f"cached prompt tokens {cached}; reading the state back {r['median_restore_ms']:.0f} ms "
+        f"| disk ≤ 2x warm | {'met' if r['disk_over_warm'] <= 2 else '**missed**'} |"
     ]
