@@ -106,7 +106,11 @@ class KvParking:
     def _snapshot(self, seq: int) -> bytes | None:
         llama_cpp, ctx = self._llama_cpp, self._context.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, seq)
-        buffer = (ctypes.c_uint8 * size)()
+        try:
+            buffer = (ctypes.c_uint8 * size)()
+        except MemoryError:
+            log.warning("no memory to copy a %.1f MB KV state: not keeping it", size / 2**20)
+            return None
         written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, seq)
         return ctypes.string_at(buffer, written) if written > 0 else None
 

@@ -163,8 +163,12 @@ def config_from_args(
         "--kv-disk-mb",
         type=int,
         default=int(_env(environ, prefix, "KV_DISK_MB") or 1024),
-        help="disk space (MB) under the data folder for chats' KV caches, so that they survive "
-        "restarts (default 1024; 0: none saved)",
+        help="disk space (MB) for chats' KV caches, so that they survive restarts (default 1024; 0: none saved)",
+    )
+    parser.add_argument(
+        "--kv-dir",
+        default=_env(environ, prefix, "KV_DIR"),
+        help="folder for the saved KV caches (default: data/kv/<service>)",
     )
     parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
@@ -214,7 +218,7 @@ def config_from_args(
         max_queue=args.max_queue,
         slots=args.parallel,
         park_bytes=args.park_mb * 1024 * 1024,
-        kv_disk_dir=data_dir / "kv" / profile.name,
+        kv_disk_dir=Path(args.kv_dir).expanduser() if args.kv_dir else data_dir / "kv" / profile.name,
         kv_disk_bytes=args.kv_disk_mb * 1024 * 1024,
         allowed_origins=origins,
         allowed_hosts=hosts,

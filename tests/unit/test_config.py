@@ -117,5 +117,6 @@ def test_kv_caches_go_under_the_data_folder_within_a_budget(models: Path):
     assert config.kv_disk_bytes == 1024 * 1024 * 1024
     assert config_from_args(QWEN, ["--kv-disk-mb", "0"], env(models)).kv_disk_bytes == 0
     assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_KV_DISK_MB="64")).kv_disk_bytes == 64 * 1024 * 1024
+    assert config_from_args(QWEN, ["--kv-dir", str(models / "kv")], env(models)).kv_disk_dir == models / "kv"
     with pytest.raises(SystemExit):
         config_from_args(QWEN, ["--kv-disk-mb", "-1"], env(models))
