@@ -105,7 +105,7 @@ class KvDiskCache:
         self._index: dict[str, _Entry] = {}
         self._pending: set[str] = set()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, tuple[int, ...], bytes] | None] = queue.Queue(PENDING_WRITES)
+        self._queue: queue.Queue[tuple[str, tuple[int, ...], bytes | bytearray] | None] = queue.Queue(PENDING_WRITES)
         self._writer: threading.Thread | None = None
         if not self.enabled:
             return
@@ -125,7 +125,7 @@ class KvDiskCache:
         with self._lock:
             return name in self._index or name in self._pending
 
-    def save(self, tokens: Sequence[int], state: bytes) -> bool:
+    def save(self, tokens: Sequence[int], state: bytes | bytearray) -> bool:
         """Hand a state to the writer; False if the disk tier is off, busy or it is too big."""
         if not self.enabled or HEADER.size + 4 * len(tokens) + len(state) > self.budget:
             return False
@@ -253,7 +253,7 @@ class KvDiskCache:
                 with self._lock:
                     self._pending.discard(name)
 
-    def _write(self, name: str, tokens: tuple[int, ...], state: bytes) -> None:
+    def _write(self, name: str, tokens: tuple[int, ...], state: bytes | bytearray) -> None:
         temp = self.folder / (name + TEMP_SUFFIX)
         try:
             with temp.open("wb") as file:

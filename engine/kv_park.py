@@ -41,7 +41,7 @@ class KvParking:
         self._llama_cpp = llama_cpp
         self._context = context
         """llama-cpp-python's LlamaContext wrapper."""
-        self._parked: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+        self._parked: OrderedDict[tuple[int, ...], bytearray] = OrderedDict()
         self._park_bytes = park_bytes
         self.disk = disk
 
@@ -103,16 +103,21 @@ class KvParking:
     def _disk_wants(self, tokens: Sequence[int]) -> bool:
         return self.disk is not None and self.disk.enabled and not self.disk.holds(tokens)
 
-    def _snapshot(self, seq: int) -> bytes | None:
+    def _snapshot(self, seq: int) -> bytearray | None:
         llama_cpp, ctx = self._llama_cpp, self._context.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, seq)
         try:
-            buffer = (ctypes.c_uint8 * size)()
+            state = bytearray(size)  # llama.cpp writes into it: one copy, not two
         except MemoryError:
             log.warning("no memory to copy a %.1f MB KV state: not keeping it", size / 2**20)
             return None
-        written = llama_cpp.llama_state_seq_get_data(ctx, buffer, size, seq)
-        return ctypes.string_at(buffer, written) if written > 0 else None
+        view = (ctypes.c_uint8 * size).from_buffer(state)
+        written = llama_cpp.llama_state_seq_get_data(ctx, view, size, seq)
+        del view  # a bytearray cannot shrink while a view of it exists
+        if written <= 0:
+            return None
+        del state[written:]
+        return state
 
     def _set(self, seq: int, state: bytes | bytearray) -> bool:
         """Load a state into an emptied sequence; on failure leave it empty."""
