@@ -229,6 +229,9 @@ class KvDiskCache:
                 log.warning("deleting bad KV state %s: %s", path, bad)
                 path.unlink(missing_ok=True)
                 continue
+            except OSError as error:  # one unreadable file: skip it, keep the others
+                log.warning("cannot read KV state %s: %s", path, error)
+                continue
             self._index[path.name] = _Entry(tokens, stat.st_size, stat.st_mtime)
         self._evict()
         log.info("KV disk cache %s: %d states, %.1f MB", self.folder, len(self._index), self.used_bytes / 2**20)

@@ -46,6 +46,18 @@ def test_the_longest_shared_prefix_wins_and_a_mere_shared_system_prompt_does_not
     cache.close()
 
 
+def test_of_two_branches_of_a_chat_the_one_sharing_more_of_the_prompt_is_chosen(tmp_path: Path):
+    trunk = SYSTEM + list(range(40))
+    short, long = trunk + [2] * 10, trunk + [3] * 30
+    cache = KvDiskCache(tmp_path, 10**6)
+    assert cache.save(short, b"s") and cache.save(long, b"l")
+    cache.close()
+    cache = KvDiskCache(tmp_path, 10**6)
+    assert cache.best(long + [9], 0.5) == tuple(long)
+    assert cache.best(short + [9], 0.5) == tuple(short)
+    cache.close()
+
+
 @pytest.mark.parametrize("damage", ["truncate", "pad", "magic", "tokens"])
 def test_a_damaged_file_is_ignored_and_deleted(tmp_path: Path, damage: str):
     chat = SYSTEM + [1, 2, 3]
