@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import contention, measure, report
+from bench import contention, measure, report, restart
 from engine.model_files import BUNDLED
 from engine.settings import REPO_ROOT
 from tests.support import Process, service_process
@@ -85,6 +85,15 @@ def run_contention(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def run_restart(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """A long chat's next turn after a restart, with and without the KV caches on disk."""
+    own = folder / "restart"  # its own data folder: no other section's saved caches
+    own.mkdir(exist_ok=True)
+    return restart.restart(
+        lambda *extra: start(own, "restart", args.model, args.threads, args.ctx, *extra), runs=2 if args.quick else 3
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / BUNDLED.filename)
@@ -94,15 +103,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=256, help="tokens per overhead run")
     parser.add_argument("--quick", action="store_true", help="fewer runs and samples (a smoke test)")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--only", choices=["contention"], help="run one section, print its results, write nothing")
+    parser.add_argument(
+        "--only",
+        choices=["contention", "restart"],
+        help="run one section, print its results and write them to <out>/<section>.json (nothing else)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.tokens = 2, 64
     if not args.model.is_file():
         sys.exit(f"error: {args.model} not found: run python3 scripts/setup.py first")
-    if args.only == "contention":
+    if args.only:
+        section = {"contention": run_contention, "restart": run_restart}[args.only]
         with tempfile.TemporaryDirectory(prefix="ruschat-bench-") as tmp:
-            print(json.dumps(run_contention(Path(tmp), args), indent=2))
+            result = {
+                "machine": machine(),
+                "model": args.model.name,
+                "threads": args.threads,
+                args.only: section(Path(tmp), args),
+            }
+        print(json.dumps(result, indent=2))
+        if args.only == "restart":
+            print("\n" + "\n".join(restart.rows(result["restart"])))
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{args.only}.json").write_text(json.dumps(result, indent=2))
         return 0
 
     results: dict[str, Any] = {
@@ -117,31 +141,33 @@ def main(argv: list[str] | None = None) -> int:
         max_queue = 4
         service = start(folder, "main", args.model, args.threads, args.ctx, "--max-queue", str(max_queue))
         try:
-            print("1/7 streaming overhead", flush=True)
+            print("1/8 streaming overhead", flush=True)
             results["overhead"] = measure.streaming_overhead(
                 service.url, args.model, args.threads, args.ctx, args.runs, args.tokens
             )
-            print("2/7 time to first token across turns (a KV slot per chat)", flush=True)
+            print("2/8 time to first token across turns (a KV slot per chat)", flush=True)
             results["ttft_cache"] = measure.ttft_across_turns(service.url)
-            print("3/7 concurrency", flush=True)
+            print("3/8 concurrency", flush=True)
             results["concurrency"] = measure.concurrency(service.url)
-            print("4/7 responsiveness", flush=True)
+            print("4/8 responsiveness", flush=True)
             results["responsiveness"] = measure.responsiveness(service.url, samples=50 if args.quick else 200)
-            print("5/7 stop latency", flush=True)
+            print("5/8 stop latency", flush=True)
             results["stop"] = measure.stop_latency(service.url, runs=2 if args.quick else 5)
-            print("6/7 memory", flush=True)
+            print("6/8 memory", flush=True)
             results["memory"] = measure.memory(service.worker_pid(), args.model)
         finally:
             service.stop()
-        print("2b/7 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
+        print("2b/8 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
         plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--parallel", "1", "--park-mb", "0")
         try:
             results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
             results["memory_nocache"] = measure.memory(plain.worker_pid(), args.model)
         finally:
             plain.stop()
-        print("7/7 contention: two services, and a foreign CPU-bound process", flush=True)
+        print("7/8 contention: two services, and a foreign CPU-bound process", flush=True)
         results["contention"] = run_contention(folder, args)
+        print("8/8 a long chat's next turn after a restart (KV caches on disk)", flush=True)
+        results["restart"] = run_restart(folder, args)
     results["seconds"] = round(time.monotonic() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)

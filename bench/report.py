@@ -7,6 +7,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from bench.restart import rows as restart_rows
+
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
@@ -82,6 +84,8 @@ def table(r: dict[str, Any]) -> str:
         )
     if "contention" in r:
         lines += contention_rows(r["contention"])
+    if "restart" in r:
+        lines += restart_rows(r["restart"])
     return "\n".join(lines)
 
 

@@ -26,6 +26,8 @@ def load_engine(config: ServiceConfig) -> Engine:
         threads=config.threads,
         slots=config.slots,
         park_bytes=config.park_bytes,
+        kv_disk_dir=config.kv_disk_dir,
+        kv_disk_bytes=config.kv_disk_bytes,
         fallback_chat_template=config.fallback_chat_template,
     )
 
@@ -69,8 +71,10 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
 
 
 def shutdown(app: Flask, timeout: float = 5.0) -> None:
-    """Stop generating, end open streams and status sockets, close the database."""
+    """Stop generating, end open streams and status sockets, finish saving KV caches,
+    close the database."""
     service: Service = app.extensions["ruschat"]
     service.scheduler.stop(timeout)  # running answers end, stored as interrupted
     service.live.close()
+    service.engine.close()
     service.store.close()

@@ -10,7 +10,9 @@ cache *slot* (sequence) per chat, so that
   batch carries one new token per generating chat plus a chunk of any prompt that is
   being read, and
 - a slot handed to another chat first has its KV cache parked in RAM, restored when
-  its chat comes back (more chats than slots still avoid re-reading their history).
+  its chat comes back (more chats than slots still avoid re-reading their history), and
+- a slot whose answer ended is saved to disk, so chats keep their cache across
+  restarts (:mod:`engine.kv_park`, :mod:`engine.kv_disk`).
 
 Only the scheduler's worker thread calls :meth:`start`, :meth:`step` and :meth:`stop`.
 :meth:`prepare` (formatting and tokenizing) only reads the vocabulary and is safe from
@@ -24,11 +26,13 @@ import ctypes
 import logging
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from engine.kv_disk import KvDiskCache, layout_folder
+from engine.kv_park import SIMILAR, KvParking, common_prefix, share
 from shared.schemas import GenerationParams
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,9 @@ class Engine(Protocol):
     def set_threads(self, threads: int) -> None:
         """CPU threads for the following steps."""
 
+    def close(self) -> None:
+        """Finish background work (saving KV caches); called once the worker has stopped."""
+
 
 def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -> int:
     """Tokens the answer may use: what was asked, capped by the context left."""
@@ -113,27 +120,21 @@ def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -
     return min(params.max_tokens, room)
 
 
-SIMILAR = 0.5
-"""A slot (or parked state) belongs to a chat when this share of its tokens opens the
-chat's prompt: the rule of llama.cpp's server (slot prompt similarity)."""
 REPEAT_WINDOW = 64
 """The repeat penalty looks at this many of the answer's latest tokens (llama.cpp's default)."""
-MIN_PARK_TOKENS = 64
-"""Shorter chats are cheaper to read again than to park."""
+DEFAULT_CONTEXT = 4096
+"""Tokens of context per chat unless the service asks otherwise (or the model is trained on fewer)."""
 
 
-def share(held: Sequence[int], prompt: Sequence[int]) -> float:
-    """Which share of the ``held`` tokens open ``prompt``."""
-    return common_prefix(held, prompt) / len(held) if held else 0.0
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+def resolve_context_size(requested: int | None, trained: int) -> int:
+    """The context per chat: as requested, else the default capped by the training context."""
+    if requested is None:
+        return min(DEFAULT_CONTEXT, trained) if trained > 0 else DEFAULT_CONTEXT
+    if 0 < trained < requested:
+        log.warning(
+            "a context of %d tokens exceeds the %d this model was trained on: answers may degrade", requested, trained
+        )
+    return requested
 
 
 @dataclass(eq=False)
@@ -163,13 +164,18 @@ class LlamaEngine:
         model_path: str,
         model_name: str,
         *,
-        context_size: int = 4096,
+        context_size: int | None = None,
         threads: int = 2,
         slots: int = 4,
         batch_size: int = 256,
         fallback_chat_template: str | None = None,
         park_bytes: int = 256 * 1024 * 1024,
+        kv_disk_dir: Path | None = None,
+        kv_disk_bytes: int = 0,
     ) -> None:
+        """``context_size`` None: the default, or less if the model was trained on less.
+        ``kv_disk_dir``: where chats' KV caches are saved across restarts (within
+        ``kv_disk_bytes``), in a subfolder for this model file and context size."""
         import llama_cpp
         from llama_cpp import _internals as internals
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -177,7 +183,6 @@ class LlamaEngine:
         self._llama_cpp = llama_cpp
         self.model_name = model_name
         self.model_file = model_path
-        self.context_size = context_size
         self.slots = slots
         self._batch_size = batch_size
         from llama_cpp import _logger
@@ -186,6 +191,9 @@ class LlamaEngine:
         llama_cpp.llama_backend_init()
         self._model = internals.LlamaModel(
             path_model=model_path, params=llama_cpp.llama_model_default_params(), verbose=False
+        )
+        self.context_size = context_size = resolve_context_size(
+            context_size, llama_cpp.llama_model_n_ctx_train(self._model.model)
         )
         params = llama_cpp.llama_context_default_params()
         # One stream of context_size tokens per slot: a chat can never crowd out another.
@@ -198,9 +206,10 @@ class LlamaEngine:
         self._batch = internals.LlamaBatch(n_tokens=batch_size, embd=0, n_seq_max=1, verbose=False)
         self._vocab = self._model.vocab
         self._slots = [Slot(seq=i) for i in range(slots)]
-        # KV caches of chats whose slot went to another chat, keyed by their tokens.
-        self._parked: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
-        self._park_bytes = park_bytes
+        disk = None
+        if kv_disk_dir is not None and kv_disk_bytes > 0:
+            disk = KvDiskCache(layout_folder(kv_disk_dir, Path(model_path), context_size), kv_disk_bytes)
+        self._parking = KvParking(llama_cpp, self._ctx, park_bytes, disk)
         self._internals = internals
 
         metadata = self._model.metadata()
@@ -244,9 +253,11 @@ class LlamaEngine:
         slot = self._choose(free, prompt)
         if share(slot.tokens, prompt.tokens) < SIMILAR:
             # The slot goes to another chat: keep what it holds, and bring this chat back
-            # if it was parked earlier.
-            self._park(slot)
-            self._unpark(slot, prompt)
+            # if it was parked (or saved to disk) earlier.
+            self._parking.park(slot.seq, slot.tokens)
+            restored = self._parking.restore(slot.seq, prompt.tokens)
+            if restored is not None:
+                slot.tokens = restored
         # Keep at least the last prompt token to evaluate: its logits give the first answer token.
         reuse = min(common_prefix(slot.tokens, prompt.tokens), prompt.n_tokens - 1)
         self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)
@@ -272,35 +283,6 @@ class LlamaEngine:
         if share(best.tokens, prompt.tokens) >= SIMILAR:
             return best
         return min(free, key=lambda s: (bool(s.tokens), s.last_used))
-
-    def _park(self, slot: Slot) -> None:
-        """Copy a slot's KV cache to RAM (most recent last), within the parking budget."""
-        if len(slot.tokens) < MIN_PARK_TOKENS or self._park_bytes <= 0:
-            return
-        llama_cpp = self._llama_cpp
-        size = llama_cpp.llama_state_seq_get_size(self._ctx.ctx, slot.seq)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(self._ctx.ctx, buffer, size, slot.seq)
-        if written <= 0:
-            return
-        self._parked[tuple(slot.tokens)] = bytes(buffer)[:written]
-        while sum(len(state) for state in self._parked.values()) > self._park_bytes:
-            self._parked.popitem(last=False)
-
-    def _unpark(self, slot: Slot, prompt: Prompt) -> None:
-        """Restore the parked chat that this prompt continues, if there is one, into ``slot``."""
-        candidates = [k for k in self._parked if share(k, prompt.tokens) >= SIMILAR]
-        if not candidates:
-            return
-        tokens = max(candidates, key=lambda k: common_prefix(k, prompt.tokens))
-        state = self._parked.pop(tokens)
-        self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
-        source = (ctypes.c_uint8 * len(state)).from_buffer_copy(state)
-        if self._llama_cpp.llama_state_seq_set_data(self._ctx.ctx, source, len(state), slot.seq) == len(state):
-            slot.tokens = list(tokens)
-        else:  # not restorable: start the slot empty
-            self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
-            slot.tokens = []
 
     def set_threads(self, threads: int) -> None:
         self._llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)
@@ -373,6 +355,11 @@ class LlamaEngine:
     def _release(self, slot: Slot) -> None:
         slot.key, slot.pending, slot.next_token, slot.sampler = None, [], None, None
         slot.last_used = time.monotonic()
+        self._parking.save(slot.seq, slot.tokens)
+
+    def close(self) -> None:
+        """Finish saving KV caches to disk (call after the worker has stopped)."""
+        self._parking.close()
 
     def _sampler(self, params: GenerationParams) -> Any:
         sampler = self._internals.LlamaSampler()

@@ -52,8 +52,9 @@ class ServiceConfig:
     """TCP port to listen on."""
     fallback_chat_template: str | None = None
     """Chat template used when the GGUF has none."""
-    context_size: int = 4096
-    """Tokens of context per conversation (llama.cpp ``n_ctx``)."""
+    context_size: int | None = None
+    """Tokens of context per conversation (llama.cpp ``n_ctx``); None: 4096, or the
+    model's training context if that is smaller."""
     threads: int = field(default_factory=usable_cores)
     """Most CPU threads for inference; fewer while other services or programs need cores."""
     cpu_dir: Path | None = None
@@ -65,6 +66,11 @@ class ServiceConfig:
     """Chats generating at once (batched), each with its own KV cache of context_size tokens."""
     park_bytes: int = 256 * 1024 * 1024
     """RAM for the KV caches of chats whose slot went to another chat (0: none kept)."""
+    kv_disk_dir: Path | None = None
+    """Folder where chats' KV caches are saved to survive restarts (a subfolder per model
+    file and context size); None: not saved."""
+    kv_disk_bytes: int = 1024 * 1024 * 1024
+    """Disk space for saved KV caches; the least recently used go first (0: none saved)."""
     limits: Limits = Limits()
     """Bounds on messages, their length and max_tokens."""
     max_body_bytes: int = 1024 * 1024
@@ -122,7 +128,10 @@ def config_from_args(
     )
     parser.add_argument("--model", default=_env(environ, prefix, "MODEL"), help="GGUF file")
     parser.add_argument(
-        "--ctx", type=int, default=int(_env(environ, prefix, "CTX") or 4096), help="context size in tokens"
+        "--ctx",
+        type=int,
+        default=int(_env(environ, prefix, "CTX") or 0) or None,
+        help="context size in tokens (default: 4096, or the model's training context if smaller)",
     )
     parser.add_argument(
         "--threads",
@@ -151,6 +160,17 @@ def config_from_args(
         help="RAM (MB) for the KV caches of chats beyond --parallel, restored when they return",
     )
     parser.add_argument(
+        "--kv-disk-mb",
+        type=int,
+        default=int(_env(environ, prefix, "KV_DISK_MB") or 1024),
+        help="disk space (MB) for chats' KV caches, so that they survive restarts (default 1024; 0: none saved)",
+    )
+    parser.add_argument(
+        "--kv-dir",
+        default=_env(environ, prefix, "KV_DIR"),
+        help="folder for the saved KV caches (default: data/kv/<service>)",
+    )
+    parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
     )
     parser.add_argument(
@@ -162,7 +182,7 @@ def config_from_args(
 
     if args.port < 0 or args.port > 65535:
         parser.error("--port must be between 0 and 65535")
-    if args.ctx < 256:
+    if args.ctx is not None and args.ctx < 256:
         parser.error("--ctx must be at least 256")
     if args.max_queue < 0:
         parser.error("--max-queue must not be negative")
@@ -170,6 +190,8 @@ def config_from_args(
         parser.error("--parallel must be between 1 and 64")
     if args.park_mb < 0:
         parser.error("--park-mb must not be negative")
+    if args.kv_disk_mb < 0:
+        parser.error("--kv-disk-mb must not be negative")
 
     model_path = (
         Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
@@ -196,6 +218,8 @@ def config_from_args(
         max_queue=args.max_queue,
         slots=args.parallel,
         park_bytes=args.park_mb * 1024 * 1024,
+        kv_disk_dir=Path(args.kv_dir).expanduser() if args.kv_dir else data_dir / "kv" / profile.name,
+        kv_disk_bytes=args.kv_disk_mb * 1024 * 1024,
         allowed_origins=origins,
         allowed_hosts=hosts,
         http_threads=args.max_queue + args.parallel + 20,

@@ -174,7 +174,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--web-port", type=int, default=8080)
     parser.add_argument("--fast-port", type=int, default=8000, help="port of the fast service (TinyLlama)")
     parser.add_argument("--capable-port", type=int, default=8001, help="port of the capable service (Qwen)")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="databases and logs")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="databases, saved KV caches and logs")
     parser.add_argument("--skip-setup", action="store_true", help="do not check the installation first")
     return parser.parse_args(argv)
 
@@ -200,6 +200,8 @@ def build_children(args: argparse.Namespace) -> list[Child]:
             str(port),
             "--db",
             str(data / f"{module.removeprefix('backend_')}.sqlite3"),
+            "--kv-dir",
+            str(data / "kv" / module.removeprefix("backend_")),
             "--origins",
             ",".join(origins),
         ]

@@ -43,6 +43,7 @@ class FakeEngine:
         self.threads: list[int] = []
         """Every thread count the scheduler set, in order."""
         self._chats: dict[Hashable, _Chat] = {}
+        self.closed = False
 
     def prepare(self, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
         self.prompts.append([dict(m) for m in messages])
@@ -83,6 +84,9 @@ class FakeEngine:
 
     def set_threads(self, threads: int) -> None:
         self.threads.append(threads)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def run_to_end(job: Job) -> tuple[list[str], Finished]:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,15 @@ class Process:
     """A server subprocess on a free port, ready when ``ready_path`` answers 200."""
 
     def __init__(
-        self, command: Sequence[str], log: Path, port: int | None = None, ready_path: str = "/healthz"
+        self,
+        command: Sequence[str],
+        log: Path,
+        port: int | None = None,
+        ready_path: str = "/healthz",
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
+        self.env = {**os.environ, **(env or {})}
         self.command = [c.replace("{port}", str(self.port)) for c in command]
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path, self.ready_path = log, ready_path
@@ -61,7 +67,9 @@ class Process:
 
     def start(self, timeout: float = 60) -> Process:
         self._log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=self.env
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -96,7 +104,8 @@ class Process:
 
 
 def service_process(module: str, db: Path, log: Path, *args: str, port: int | None = None) -> Process:
-    """``python -m backend_qwen`` (or tinyllama) on the bundled model."""
+    """``python -m backend_qwen`` (or tinyllama) on the bundled model; its data folder (saved
+    KV caches) is the database's folder."""
     command = [
         sys.executable,
         "-m",
@@ -111,7 +120,7 @@ def service_process(module: str, db: Path, log: Path, *args: str, port: int | No
         "2",
         *args,
     ]
-    return Process(command, log, port)
+    return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(db.parent)})
 
 
 def chat_body(

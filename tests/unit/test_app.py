@@ -8,6 +8,8 @@ import uuid
 import pytest
 from flask.testing import FlaskClient
 
+from engine.app import create_app, shutdown
+from engine.settings import ServiceConfig
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
 
@@ -354,3 +356,10 @@ def test_bad_patches_are_refused_and_change_nothing(client: FlaskClient, patch: 
     before = client.get(f"/api/sessions/{body['session_id']}").get_json()
     assert_error(client.patch(f"/api/sessions/{body['session_id']}", json=patch), 400, "invalid_request")
     assert client.get(f"/api/sessions/{body['session_id']}").get_json() == before
+
+
+def test_shutdown_lets_the_engine_finish_its_background_work(config: ServiceConfig):
+    engine = FakeEngine()
+    app = create_app(config, engine=engine)
+    shutdown(app)
+    assert engine.closed

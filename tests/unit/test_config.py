@@ -6,6 +6,7 @@ import pytest
 
 from backend_qwen import PROFILE as QWEN
 from backend_tinyllama import PROFILE as TINYLLAMA
+from engine.inference import resolve_context_size
 from engine.model_files import BUNDLED, ModelMissing
 from engine.settings import DEFAULT_ORIGINS, config_from_args, database_url
 
@@ -98,3 +99,24 @@ def test_bad_options_exit_with_usage_error(models: Path, argv: list[str]):
 def test_database_url_accepts_paths_and_urls(tmp_path: Path):
     assert database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert database_url(str(tmp_path / "a.sqlite3")) == f"sqlite:///{tmp_path / 'a.sqlite3'}"
+
+
+def test_context_defaults_to_the_model_and_an_explicit_size_is_kept(models: Path):
+    assert config_from_args(QWEN, [], env(models)).context_size is None  # the engine decides
+    assert config_from_args(QWEN, ["--ctx", "8192"], env(models)).context_size == 8192
+    assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_CTX="1024")).context_size == 1024
+    assert resolve_context_size(None, 2048) == 2048  # TinyLlama-1.1B's training context
+    assert resolve_context_size(None, 8192) == 4096  # SmolLM2-135M
+    assert resolve_context_size(None, 0) == 4096  # a model that does not say
+    assert resolve_context_size(8192, 2048) == 8192  # asked for: kept (with a warning)
+
+
+def test_kv_caches_go_under_the_data_folder_within_a_budget(models: Path):
+    config = config_from_args(QWEN, [], env(models))
+    assert config.kv_disk_dir == models.parent / "data" / "kv" / "qwen"
+    assert config.kv_disk_bytes == 1024 * 1024 * 1024
+    assert config_from_args(QWEN, ["--kv-disk-mb", "0"], env(models)).kv_disk_bytes == 0
+    assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_KV_DISK_MB="64")).kv_disk_bytes == 64 * 1024 * 1024
+    assert config_from_args(QWEN, ["--kv-dir", str(models / "kv")], env(models)).kv_disk_dir == models / "kv"
+    with pytest.raises(SystemExit):
+        config_from_args(QWEN, ["--kv-disk-mb", "-1"], env(models))
