@@ -15,7 +15,18 @@ from engine.inference import CannotContinue, Prompt, PromptTooLong
 from engine.scheduler import Finished, Job, QueueFull
 from engine.storage import ConflictError
 from engine.streaming import event_stream, relay
-from shared.schemas import ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
+from engine.summary import SummaryMaker, summarizer_for, summary_room
+from engine.window import Window, fit
+from shared.schemas import (
+    ChatMessage,
+    ChatRequest,
+    ChatSettings,
+    ContextInfo,
+    Message,
+    SessionPatch,
+    check_uuid,
+    new_id,
+)
 
 bp = Blueprint("api", __name__)
 
@@ -36,6 +47,31 @@ def prepare(service: Service, messages: Sequence[dict[str, str]], continue_last:
         raise ApiError(422, "context_length_exceeded", str(error)) from None
     except CannotContinue as error:
         raise ApiError(422, "cannot_continue", str(error)) from None
+
+
+def fit_branch(
+    service: Service, chat_request: ChatRequest, branch: Sequence[ChatMessage], continue_last: bool = False
+) -> tuple[Window, SummaryMaker]:
+    """The prompt for ``branch`` under the chat's context policy (engine.window)."""
+    config, engine = service.config, service.engine
+    summarizer = summarizer_for(config.summarizer, engine, service.scheduler, config.service, config.summarizer_timeout)
+    summaries = SummaryMaker(service.store, summarizer, chat_request.session_id, engine.context_size)
+    try:
+        window = fit(
+            engine,
+            branch,
+            system=chat_request.system,
+            params=chat_request.params,
+            policy=chat_request.context or "window",
+            continue_last=continue_last,
+            summarize=summaries,
+            summary_room=summary_room(engine.context_size),
+        )
+    except PromptTooLong as error:
+        raise ApiError(422, "context_length_exceeded", str(error)) from None
+    except CannotContinue as error:
+        raise ApiError(422, "cannot_continue", str(error)) from None
+    return window, summaries
 
 
 def submit(service: Service, job: Job, on_accept: Callable[[], None] | None = None) -> None:
@@ -106,10 +142,8 @@ def chat() -> Response:
     chat_request = ChatRequest.from_dict(read_json(), service.config.limits)
     if chat_request.continue_answer:
         return continue_answer(service, chat_request)
-    conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages]
-    if chat_request.system:
-        conversation.insert(0, {"role": "system", "content": chat_request.system})
-    prompt = prepare(service, conversation)
+    window, summaries = fit_branch(service, chat_request, chat_request.messages)
+    prompt = window.prompt
 
     question = chat_request.messages[-1]
     answer_id = new_id()
@@ -118,8 +152,9 @@ def chat() -> Response:
     def store_question() -> None:
         # Before generation can start: the user's words are safe even if we crash.
         opening = next(m.content for m in chat_request.messages if m.role == "user")
-        settings = ChatSettings(chat_request.system or "", chat_request.params)
+        settings = ChatSettings(chat_request.system or "", chat_request.params, chat_request.context or "window")
         service.store.add_user_message(chat_request.session_id, question, opening, chat_request.parent_id, settings)
+        summaries.store_created()
         answer_created.append(time.time())
 
     def store_answer(result: Finished) -> None:
@@ -135,15 +170,23 @@ def chat() -> Response:
                 finish_reason=result.finish_reason,
                 error=result.error,
                 parent_id=question.id,
+                prompt_tokens=prompt.n_tokens,
+                window_from=window.visible_from,
             )
         )
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_answer)
-    return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question)
+    context = window.info(service.engine.context_size)
+    return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question, context=context)
 
 
 def stream_answer(
-    service: Service, job: Job, answer_id: str, session_id: str, on_accept: Callable[[], None] | None = None
+    service: Service,
+    job: Job,
+    answer_id: str,
+    session_id: str,
+    on_accept: Callable[[], None] | None = None,
+    context: ContextInfo | None = None,
 ) -> Response:
     """Queue the job and stream its answer as SSE, naming the stored message it becomes."""
     submit(service, job, on_accept=on_accept)
@@ -156,6 +199,7 @@ def stream_answer(
             status_events=True,
             message_id=answer_id,
             session_id=session_id,
+            context=context,
         )
     )
 
@@ -166,14 +210,14 @@ def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
     if answer is None or answer.role != "assistant":
         raise ApiError(404, "message_not_found", "no such answer in this chat on this service")
     # The stored text is the truth: the model resumes exactly what the user sees.
-    conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages[:-1]]
-    conversation.append({"role": "assistant", "content": answer.content})
-    if chat_request.system:
-        conversation.insert(0, {"role": "system", "content": chat_request.system})
-    prompt = prepare(service, conversation, continue_last=True)
+    branch = (*chat_request.messages[:-1], ChatMessage(answer.id, "assistant", answer.content))
+    window, summaries = fit_branch(service, chat_request, branch, continue_last=True)
+    summaries.store_created()
+    prompt = window.prompt
 
     def store_more(result: Finished) -> None:
         service.store.extend_answer(answer.id, result.text, result.finish_reason, result.error)
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_more)
-    return stream_answer(service, job, answer.id, chat_request.session_id)
+    context = window.info(service.engine.context_size)
+    return stream_answer(service, job, answer.id, chat_request.session_id, context=context)

@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response
 
 from engine.scheduler import Finished, Job, Queued, Started, Token
-from shared.schemas import ErrorInfo, completion_chunk, final_chunk
+from shared.schemas import ContextInfo, ErrorInfo, completion_chunk, final_chunk
 
 DONE = "data: [DONE]\n\n"
 
@@ -35,6 +35,7 @@ def relay(
     status_events: bool,
     message_id: str | None = None,
     session_id: str | None = None,
+    context: ContextInfo | None = None,
 ) -> Iterator[str]:
     """Yield SSE text for ``job`` until it finishes; cancel it if the client goes away.
 
@@ -49,6 +50,8 @@ def relay(
             # The answer's id from the start, so that a client that stops early still
             # knows which stored message holds the partial answer.
             first["ruschat"] = {"message_id": message_id, "session_id": session_id}
+            if context is not None:
+                first["ruschat"]["context"] = context.to_dict()
         yield sse(first)
         while True:
             event = job.next_event(heartbeat)
@@ -74,6 +77,7 @@ def relay(
                         message_id=message_id,
                         session_id=session_id,
                         error=error_for(event),
+                        context=context,
                     )
                 )
                 yield DONE

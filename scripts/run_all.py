@@ -189,7 +189,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
         origins.append(f"http://{local}:{args.web_port}")
     python = str(PYTHON)
 
-    def service(name: str, module: str, port: int) -> Child:
+    def service(name: str, module: str, port: int, *extra: str) -> Child:
         command = [
             python,
             "-m",
@@ -202,11 +202,13 @@ def build_children(args: argparse.Namespace) -> list[Child]:
             str(data / f"{module.removeprefix('backend_')}.sqlite3"),
             "--origins",
             ",".join(origins),
+            *extra,
         ]
         return Child(name, command, f"http://{local}:{port}", "/healthz", logs)
 
     fast = service("fast", "backend_tinyllama", args.fast_port)
-    capable = service("capable", "backend_qwen", args.capable_port)
+    # The capable service asks the fast one for the summaries of long chats.
+    capable = service("capable", "backend_qwen", args.capable_port, "--summarizer", fast.url)
     web = Child(
         "web",
         [

@@ -98,3 +98,13 @@ def test_bad_options_exit_with_usage_error(models: Path, argv: list[str]):
 def test_database_url_accepts_paths_and_urls(tmp_path: Path):
     assert database_url("sqlite:///x.db") == "sqlite:///x.db"
     assert database_url(str(tmp_path / "a.sqlite3")) == f"sqlite:///{tmp_path / 'a.sqlite3'}"
+
+
+def test_the_capable_service_asks_the_fast_one_for_summaries(models: Path):
+    assert config_from_args(TINYLLAMA, [], env(models)).summarizer == "self"
+    assert config_from_args(QWEN, [], env(models)).summarizer == "http://127.0.0.1:8000"
+    moved = env(models, RUSCHAT_QWEN_SUMMARIZER="http://localhost:9000/")
+    assert config_from_args(QWEN, [], moved).summarizer == "http://localhost:9000"
+    assert config_from_args(QWEN, ["--summarizer", "off"], moved).summarizer == "off"
+    with pytest.raises(SystemExit):
+        config_from_args(QWEN, ["--summarizer", "ftp://x"], env(models))
