@@ -87,20 +87,23 @@ def block_starts(engine: Engine, messages: Sequence[ChatMessage]) -> list[int]:
     """Where the branch's blocks begin: 0, then a user message once the block before it
     holds at least 1/BLOCK_SHARE of the context. Stable as the branch grows."""
     size = engine.context_size // BLOCK_SHARE
+    # Each message is measured alone, as a user message (every chat template takes that).
+    # What a template adds once per prompt (a default system prompt: SmolLM2's is ~20
+    # tokens) is not part of a message; what it adds per message is.
+    alone = _tokens(engine, "")
+    per_message = _tokens(engine, "", "") - alone
     starts, held = [0], 0
     for index, message in enumerate(messages):
         if index > 0 and message.role == "user" and held >= size:
             starts.append(index)
             held = 0
-        held += _tokens(engine, message.content)
+        held += _tokens(engine, message.content) - alone + per_message
     return starts
 
 
-def _tokens(engine: Engine, text: str) -> int:
-    # Alone as a user message: every chat template takes that, and the template's
-    # overhead per message is counted too.
+def _tokens(engine: Engine, *texts: str) -> int:
     try:
-        return engine.prepare([{"role": "user", "content": text}]).n_tokens
+        return engine.prepare([{"role": "user", "content": text} for text in texts]).n_tokens
     except PromptTooLong as error:
         return error.n_prompt
 
