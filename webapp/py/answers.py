@@ -14,6 +14,7 @@ from typing import Any
 import js
 
 import view_composer
+import view_context
 import view_messages
 import view_status
 import view_tools
@@ -126,6 +127,9 @@ class Answers:
         if delta.message_id:
             current.message_id = delta.message_id
             view_messages.set_answer_id(answer, delta.message_id)
+        if delta.context and current.message_id:
+            self.state.chat.contexts[current.message_id] = delta.context
+            view_context.render_gauge(self.dom, self.state)
         if delta.content:
             current.text += delta.content
             view_messages.grow_answer(self.dom, answer, current.text)
