@@ -61,7 +61,10 @@ def start_stack(folder: Path, *extra: str) -> Stack:
     # The two services share the CPU with each other, not with other test runs.
     options = ("--origins", origins, "--cpu-dir", str(folder / "cpu"), "--threads", str(usable_cores()), *extra)
     fast = service_process("backend_tinyllama", folder / "fast.sqlite3", folder / "fast.log", *options)
-    capable = service_process("backend_qwen", folder / "capable.sqlite3", folder / "capable.log", *options)
+    # Summaries come from this stack's fast service, never from whatever listens on 8000.
+    capable = service_process(
+        "backend_qwen", folder / "capable.sqlite3", folder / "capable.log", *options, "--summarizer", fast.url
+    )
     web = Process(
         [sys.executable, "-m", "webapp", "--port", "{port}", "--fast-url", fast.url, "--capable-url", capable.url],
         folder / "web.log",

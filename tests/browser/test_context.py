@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from engine.storage import Store
 from shared.schemas import ChatMessage, Message
@@ -74,3 +75,15 @@ def test_a_long_chat_shows_the_gauge_and_marks_what_the_model_no_longer_sees(pag
     page.reload()  # the stored numbers draw the same after a reload
     page.wait(lambda d: page.by("context-gauge").is_displayed(), 20, "the gauge after a reload")
     assert len(page.all("outside-window")) == len(marked)
+
+    # Summarise instead: the fast service's summary is shown where the window begins.
+    page.click('[data-testid="settings"]')
+    Select(page.by("context-policy")).select_by_value("summary")
+    page.by("settings-save").click()
+    page.type("And box 28?")
+    page.wait_answer(32)
+    block = page.wait(lambda d: page.all("summary"), 30, "the summary block")[0]
+    assert block.text.startswith("Summary of earlier messages")
+    following = block.find_element(By.XPATH, "following-sibling::*[1]")
+    assert "outside-window" not in following.get_attribute("class")
+    assert following.get_attribute("data-role") == "user"
