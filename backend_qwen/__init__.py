@@ -12,4 +12,5 @@ PROFILE = ServiceProfile(
         filename="qwen2.5-0.5b-instruct-q4_k_m.gguf",
         repo_id="Qwen/Qwen2.5-0.5B-Instruct-GGUF",
     ),
+    default_summarizer="http://127.0.0.1:8000",
 )

@@ -16,7 +16,19 @@ from engine.live import LiveAnswer
 from engine.scheduler import Finished, Job, QueueFull
 from engine.storage import ConflictError
 from engine.streaming import event_stream, relay, stored_answer
-from shared.schemas import GENERATING, ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
+from engine.summary import SummaryMaker, summarizer_for, summary_room
+from engine.window import Window, fit
+from shared.schemas import (
+    GENERATING,
+    ChatMessage,
+    ChatRequest,
+    ChatSettings,
+    ContextInfo,
+    Message,
+    SessionPatch,
+    check_uuid,
+    new_id,
+)
 
 bp = Blueprint("api", __name__)
 
@@ -37,6 +49,31 @@ def prepare(service: Service, messages: Sequence[dict[str, str]], continue_last:
         raise ApiError(422, "context_length_exceeded", str(error)) from None
     except CannotContinue as error:
         raise ApiError(422, "cannot_continue", str(error)) from None
+
+
+def fit_branch(
+    service: Service, chat_request: ChatRequest, branch: Sequence[ChatMessage], continue_last: bool = False
+) -> tuple[Window, SummaryMaker]:
+    """The prompt for ``branch`` under the chat's context policy (engine.window)."""
+    config, engine = service.config, service.engine
+    summarizer = summarizer_for(config.summarizer, engine, service.scheduler, config.service, config.summarizer_timeout)
+    summaries = SummaryMaker(service.store, summarizer, chat_request.session_id, engine.context_size)
+    try:
+        window = fit(
+            engine,
+            branch,
+            system=chat_request.system,
+            params=chat_request.params,
+            policy=chat_request.context or "window",
+            continue_last=continue_last,
+            summarize=summaries,
+            summary_room=summary_room(engine.context_size),
+        )
+    except PromptTooLong as error:
+        raise ApiError(422, "context_length_exceeded", str(error)) from None
+    except CannotContinue as error:
+        raise ApiError(422, "cannot_continue", str(error)) from None
+    return window, summaries
 
 
 def submit(service: Service, job: Job, on_accept: Callable[[], None] | None = None) -> None:
@@ -109,10 +146,8 @@ def chat() -> Response:
     chat_request = ChatRequest.from_dict(read_json(), service.config.limits)
     if chat_request.continue_answer:
         return continue_answer(service, chat_request)
-    conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages]
-    if chat_request.system:
-        conversation.insert(0, {"role": "system", "content": chat_request.system})
-    prompt = prepare(service, conversation)
+    window, summaries = fit_branch(service, chat_request, chat_request.messages)
+    prompt = window.prompt
 
     question = chat_request.messages[-1]
     answer_id = new_id()
@@ -121,8 +156,9 @@ def chat() -> Response:
         # Before generation can start: the user's words are safe even if we crash, and
         # the answer exists (generating) for anyone who opens the chat meanwhile.
         opening = next(m.content for m in chat_request.messages if m.role == "user")
-        settings = ChatSettings(chat_request.system or "", chat_request.params)
+        settings = ChatSettings(chat_request.system or "", chat_request.params, chat_request.context or "window")
         service.store.add_user_message(chat_request.session_id, question, opening, chat_request.parent_id, settings)
+        summaries.store_created()
         service.store.add_answer(
             Message(
                 id=answer_id,
@@ -134,6 +170,8 @@ def chat() -> Response:
                 service=service.config.service,
                 finish_reason=GENERATING,
                 parent_id=question.id,
+                prompt_tokens=prompt.n_tokens,
+                window_from=window.visible_from,
             )
         )
         service.live.add(LiveAnswer(chat_request.session_id, answer_id, job))
@@ -143,11 +181,17 @@ def chat() -> Response:
         service.live.remove(answer_id)
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_answer)
-    return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question)
+    context = window.info(service.engine.context_size)
+    return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question, context=context)
 
 
 def stream_answer(
-    service: Service, job: Job, answer_id: str, session_id: str, on_accept: Callable[[], None]
+    service: Service,
+    job: Job,
+    answer_id: str,
+    session_id: str,
+    on_accept: Callable[[], None],
+    context: ContextInfo | None = None,
 ) -> Response:
     """Queue the job and stream its answer as SSE, naming the stored message it becomes.
 
@@ -164,6 +208,7 @@ def stream_answer(
             message_id=answer_id,
             session_id=session_id,
             cancel_on_disconnect=False,
+            context=context,
         )
     )
 
@@ -176,11 +221,10 @@ def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
     if service.live.get(answer.session_id, answer.id) is not None:
         raise ApiError(409, "answer_generating", "this answer is still being written; stop it first")
     # The stored text is the truth: the model resumes exactly what the user sees.
-    conversation = [{"role": m.role, "content": m.content} for m in chat_request.messages[:-1]]
-    conversation.append({"role": "assistant", "content": answer.content})
-    if chat_request.system:
-        conversation.insert(0, {"role": "system", "content": chat_request.system})
-    prompt = prepare(service, conversation, continue_last=True)
+    branch = (*chat_request.messages[:-1], ChatMessage(answer.id, "assistant", answer.content))
+    window, summaries = fit_branch(service, chat_request, branch, continue_last=True)
+    summaries.store_created()
+    prompt = window.prompt
 
     def resume() -> None:
         if service.store.resume_answer(answer.id) is None:
@@ -192,7 +236,8 @@ def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
         service.live.remove(answer.id)
 
     job = Job(prompt=prompt, params=chat_request.params, on_finish=store_more)
-    return stream_answer(service, job, answer.id, chat_request.session_id, on_accept=resume)
+    context = window.info(service.engine.context_size)
+    return stream_answer(service, job, answer.id, chat_request.session_id, on_accept=resume, context=context)
 
 
 def message_args(session_id: str, message_id: str) -> tuple[str, str]:

@@ -30,6 +30,9 @@ class ServiceProfile:
     """The named model, used when its file is in the models folder."""
     fallback_chat_template: str | None = None
     """Jinja2 chat template for GGUF files that carry none."""
+    default_summarizer: str = "self"
+    """Who summarises a long chat's older messages: ``self`` (the fast service) or the
+    fast service's URL (the capable one)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,12 @@ class ServiceConfig:
     """Concurrent status WebSockets; one more is refused."""
     heartbeat_seconds: float = 1.0
     """Keep-alive interval of SSE streams while a request waits in the queue."""
+    summarizer: str = "self"
+    """Who writes the summaries of ``context: summary`` chats: ``self`` (this service's
+    own model), the base URL of a service with an OpenAI ``/v1/chat/completions``
+    endpoint (the fast service), or ``off``."""
+    summarizer_timeout: float = 60.0
+    """Seconds to wait for a summary before answering without one (``window``)."""
 
 
 def _env(environ: Mapping[str, str], prefix: str, key: str) -> str | None:
@@ -178,6 +187,12 @@ def config_from_args(
         default=_env(environ, prefix, "ALLOWED_HOSTS"),
         help="comma-separated extra names accepted in the Host header",
     )
+    parser.add_argument(
+        "--summarizer",
+        default=_env(environ, prefix, "SUMMARIZER") or profile.default_summarizer,
+        help="who summarises the older messages of chats set to 'summary': 'self', 'off', or the "
+        f"URL of the fast service (default: {profile.default_summarizer})",
+    )
     args = parser.parse_args(argv)
 
     if args.port < 0 or args.port > 65535:
@@ -192,6 +207,9 @@ def config_from_args(
         parser.error("--park-mb must not be negative")
     if args.kv_disk_mb < 0:
         parser.error("--kv-disk-mb must not be negative")
+    summarizer = args.summarizer.strip().rstrip("/")
+    if summarizer not in ("self", "off") and not summarizer.startswith(("http://", "https://")):
+        parser.error("--summarizer must be 'self', 'off' or an http:// URL")
 
     model_path = (
         Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
@@ -224,5 +242,6 @@ def config_from_args(
         allowed_hosts=hosts,
         http_threads=args.max_queue + args.parallel + 20,
         cpu_dir=None if args.cpu_dir == "off" else Path(args.cpu_dir).expanduser(),
+        summarizer=summarizer,
         **kwargs,
     )

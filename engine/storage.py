@@ -17,6 +17,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -34,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
-from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session
+from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 
 
 class Base(DeclarativeBase):
@@ -64,6 +65,19 @@ class MessageRow(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(16), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     parent_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    window_from: Mapped[str | None] = mapped_column(String(36), nullable=True)
+
+
+class SummaryRow(Base):
+    __tablename__ = "summaries"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), ForeignKey("sessions.id", ondelete="CASCADE"))
+    through_id: Mapped[str] = mapped_column(String(36))
+    content: Mapped[str] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    service: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float)
 
 
 # --------------------------------------------------------------------------- migrations
@@ -137,11 +151,34 @@ def m004_session_settings(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE sessions ADD COLUMN settings_updated_at FLOAT"))
 
 
+def m005_context_window(conn: Connection) -> None:
+    """Long chats: summaries of the messages that left the model's window, and on each
+    answer how long its prompt was and where the model's view of the branch began."""
+    conn.execute(text("ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER"))
+    conn.execute(text("ALTER TABLE messages ADD COLUMN window_from VARCHAR(36)"))
+    meta = MetaData()
+    Table("sessions", meta, autoload_with=conn)
+    Table(
+        "summaries",
+        meta,
+        Column("id", String(36), primary_key=True),
+        Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+        Column("through_id", String(36), nullable=False),
+        Column("content", Text, nullable=False),
+        Column("model", String(200)),
+        Column("service", String(64)),
+        Column("created_at", Float, nullable=False),
+        Index("ix_summaries_session_through", "session_id", "through_id"),
+    )
+    meta.tables["summaries"].create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_sessions_updated_index,
     m003_message_tree,
     m004_session_settings,
+    m005_context_window,
 ]
 
 _migrations_table = Table(
@@ -295,6 +332,28 @@ class Store:
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    def add_summary(self, summary: Summary) -> None:
+        with self._session.begin() as db:
+            db.add(SummaryRow(**asdict(summary)))
+
+    def find_summary(self, session_id: str, through_id: str) -> Summary | None:
+        """The newest summary of ``session_id``'s messages up to ``through_id``, if any."""
+        with self._session() as db:
+            row = db.scalars(
+                select(SummaryRow)
+                .where(SummaryRow.session_id == session_id, SummaryRow.through_id == through_id)
+                .order_by(SummaryRow.created_at.desc())
+                .limit(1)
+            ).first()
+            return _summary(row) if row is not None else None
+
+    def list_summaries(self, session_id: str) -> list[Summary]:
+        with self._session() as db:
+            rows = db.scalars(
+                select(SummaryRow).where(SummaryRow.session_id == session_id).order_by(SummaryRow.created_at)
+            )
+            return [_summary(row) for row in rows]
+
     def list_sessions(self) -> list[Session]:
         counts = select(MessageRow.session_id, func.count().label("n")).group_by(MessageRow.session_id).subquery()
         query = (
@@ -315,7 +374,12 @@ class Store:
                 .where(MessageRow.session_id == session_id)
                 .order_by(MessageRow.created_at, _QUESTION_FIRST, MessageRow.id)
             ).all()
-            return _session(row, len(messages), tuple(_message(m) for m in messages))
+            summaries = db.scalars(
+                select(SummaryRow).where(SummaryRow.session_id == session_id).order_by(SummaryRow.created_at)
+            ).all()
+            return _session(
+                row, len(messages), tuple(_message(m) for m in messages), tuple(_summary(s) for s in summaries)
+            )
 
     def update_session(
         self, session_id: str, title: str | None = None, settings: ChatSettings | None = None
@@ -337,6 +401,7 @@ class Store:
         with self._session.begin() as db:
             if db.get(SessionRow, session_id) is None:
                 return False
+            db.execute(delete(SummaryRow).where(SummaryRow.session_id == session_id))
             db.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
             db.execute(delete(SessionRow).where(SessionRow.id == session_id))
             return True
@@ -346,7 +411,13 @@ def _message(row: MessageRow) -> Message:
     return Message(**{f.name: getattr(row, f.name) for f in fields(Message)})
 
 
-def _session(row: SessionRow, count: int, messages: tuple[Message, ...] = ()) -> Session:
+def _summary(row: SummaryRow) -> Summary:
+    return Summary(**{f.name: getattr(row, f.name) for f in fields(Summary)})
+
+
+def _session(
+    row: SessionRow, count: int, messages: tuple[Message, ...] = (), summaries: tuple[Summary, ...] = ()
+) -> Session:
     return Session(
         id=row.id,
         title=row.title,
@@ -356,4 +427,5 @@ def _session(row: SessionRow, count: int, messages: tuple[Message, ...] = ()) ->
         messages=messages,
         settings=ChatSettings.from_dict(json.loads(row.settings)) if row.settings else None,
         settings_updated_at=row.settings_updated_at or 0.0,
+        summaries=summaries,
     )

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response
 
 from engine.scheduler import Event, Finished, Job, Queued, Started, Token
-from shared.schemas import ErrorInfo, Message, Timings, Usage, completion_chunk, final_chunk
+from shared.schemas import ContextInfo, ErrorInfo, Message, Timings, Usage, completion_chunk, final_chunk
 
 DONE = "data: [DONE]\n\n"
 
@@ -38,6 +38,7 @@ def relay(
     session_id: str | None = None,
     cancel_on_disconnect: bool = True,
     catch_up: str | None = None,
+    context: ContextInfo | None = None,
 ) -> Iterator[str]:
     """Yield SSE text for ``job`` until it finishes.
 
@@ -56,6 +57,8 @@ def relay(
             # The answer's id from the start, so that a client that stops early still
             # knows which stored message holds the partial answer.
             first["ruschat"] = {"message_id": message_id, "session_id": session_id}
+            if context is not None:
+                first["ruschat"]["context"] = context.to_dict()
         yield sse(first)
         pending: list[Event] = []
         if catch_up is not None:
@@ -89,6 +92,7 @@ def relay(
                         message_id=message_id,
                         session_id=session_id,
                         error=error_for(event),
+                        context=context,
                     )
                 )
                 yield DONE

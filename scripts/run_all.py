@@ -189,7 +189,7 @@ def build_children(args: argparse.Namespace) -> list[Child]:
         origins.append(f"http://{local}:{args.web_port}")
     python = str(PYTHON)
 
-    def service(name: str, module: str, port: int) -> Child:
+    def service(name: str, module: str, port: int, *extra: str) -> Child:
         command = [
             python,
             "-m",
@@ -204,11 +204,13 @@ def build_children(args: argparse.Namespace) -> list[Child]:
             str(data / "kv" / module.removeprefix("backend_")),
             "--origins",
             ",".join(origins),
+            *extra,
         ]
         return Child(name, command, f"http://{local}:{port}", "/healthz", logs)
 
     fast = service("fast", "backend_tinyllama", args.fast_port)
-    capable = service("capable", "backend_qwen", args.capable_port)
+    # The capable service asks the fast one for the summaries of long chats.
+    capable = service("capable", "backend_qwen", args.capable_port, "--summarizer", fast.url)
     web = Child(
         "web",
         [

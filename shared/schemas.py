@@ -20,6 +20,9 @@ INTERRUPTED = "interrupted"
 """The finish reason of an answer whose service stopped or died while writing it."""
 FINISH_REASONS = ("stop", "length", "cancelled", "error", GENERATING, INTERRUPTED)
 SERVICE_STATES = ("idle", "busy")
+CONTEXT_POLICIES = ("window", "summary", "strict")
+"""What a chat does when it outgrows the model's context: keep the newest messages that
+fit; the same, with the older ones summarised by the fast model; refuse (422)."""
 THREAD_REASONS = ("idle", "alone", "sharing", "foreign_load")
 """Why a service runs the threads it runs: nothing to do; the whole budget; sharing the
 cores with another RusChat service; leaving cores to other programs."""
@@ -100,6 +103,17 @@ def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -
     return value
 
 
+def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str | None:
+    value = _str(data, key, optional=True)
+    if value is not None and value not in choices:
+        raise SchemaError(f"'{key}' must be one of {', '.join(choices)}", field=key)
+    return value
+
+
+def _optional_uuid(data: Mapping[str, Any], key: str) -> str | None:
+    return None if data.get(key) is None else check_uuid(data.get(key), key)
+
+
 def check_uuid(value: Any, key: str) -> str:
     """Return ``value`` in canonical UUID form, or raise SchemaError."""
     if not isinstance(value, str):
@@ -153,6 +167,10 @@ class Message:
     parent_id: str | None = None
     """The message this one follows (an answer: its question); None for a chat's first.
     A chat is a tree: regenerated answers and edited questions are siblings."""
+    prompt_tokens: int | None = None
+    """An answer's prompt length in tokens (what the context gauge shows); None if unknown."""
+    window_from: str | None = None
+    """An answer's first branch message the model saw; None when it saw the whole branch."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,7 +194,39 @@ class Message:
             service=_str(data, "service", optional=True),
             finish_reason=finish,
             error=_str(data, "error", optional=True),
-            parent_id=None if data.get("parent_id") is None else check_uuid(data.get("parent_id"), "parent_id"),
+            parent_id=_optional_uuid(data, "parent_id"),
+            prompt_tokens=None if data.get("prompt_tokens") is None else _int(data, "prompt_tokens", 0, 0, 10**7),
+            window_from=_optional_uuid(data, "window_from"),
+        )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The fast model's summary of a chat's messages up to ``through_id`` (the last it
+    covers), sent to the model in their place once they leave its window."""
+
+    id: str
+    session_id: str
+    through_id: str
+    content: str
+    created_at: float
+    model: str | None = None
+    service: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Summary:
+        data = _mapping(data, "summary")
+        return cls(
+            id=check_uuid(data.get("id"), "id"),
+            session_id=check_uuid(data.get("session_id"), "session_id"),
+            through_id=check_uuid(data.get("through_id"), "through_id"),
+            content=_str(data, "content") or "",
+            created_at=_number(data, "created_at", 0.0, 0, math.inf),
+            model=_str(data, "model", optional=True),
+            service=_str(data, "service", optional=True),
         )
 
 
@@ -194,6 +244,8 @@ class Session:
     """None until the chat has some (a chat of an earlier release)."""
     settings_updated_at: float = 0.0
     """When the settings last changed: the newest copy wins in a merge."""
+    summaries: tuple[Summary, ...] = ()
+    """Summaries of the chat's older messages (``context: summary``), oldest first."""
 
     def to_dict(self, with_messages: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -207,6 +259,7 @@ class Session:
         }
         if with_messages:
             data["messages"] = [m.to_dict() for m in self.messages]
+            data["summaries"] = [s.to_dict() for s in self.summaries]
         return data
 
     @classmethod
@@ -216,6 +269,9 @@ class Session:
         if not isinstance(messages, list):
             raise SchemaError("'messages' must be a list", field="messages")
         parsed = tuple(Message.from_dict(m) for m in messages)
+        summaries = data.get("summaries") or []
+        if not isinstance(summaries, list):
+            raise SchemaError("'summaries' must be a list", field="summaries")
         return cls(
             id=check_uuid(data.get("id"), "id"),
             title=_str(data, "title") or "",
@@ -225,6 +281,7 @@ class Session:
             messages=parsed,
             settings=None if data.get("settings") is None else ChatSettings.from_dict(data["settings"]),
             settings_updated_at=_number(data, "settings_updated_at", 0.0, 0, math.inf),
+            summaries=tuple(Summary.from_dict(s) for s in summaries),
         )
 
 
@@ -279,9 +336,11 @@ class ChatSettings:
 
     system: str = ""
     params: GenerationParams = field(default_factory=GenerationParams)
+    context: str = "window"
+    """One of CONTEXT_POLICIES: what happens when the chat outgrows the model's context."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"system": self.system, **asdict(self.params)}
+        return {"system": self.system, **asdict(self.params), "context": self.context}
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatSettings:
@@ -289,6 +348,7 @@ class ChatSettings:
         return cls(
             system=_str(data, "system", optional=True, max_chars=limits.max_message_chars) or "",
             params=GenerationParams.from_dict(data, limits),
+            context=_choice(data, "context", CONTEXT_POLICIES) or "window",
         )
 
 
@@ -316,6 +376,8 @@ class ChatRequest:
     params: GenerationParams = field(default_factory=GenerationParams)
     system: str | None = None
     continue_answer: bool = False
+    context: str | None = None
+    """The chat's context policy (CONTEXT_POLICIES); None: ``window``."""
 
     @property
     def parent_id(self) -> str | None:
@@ -341,6 +403,7 @@ class ChatRequest:
             params=GenerationParams.from_dict(data, limits),
             system=_str(data, "system", optional=True, max_chars=limits.max_message_chars),
             continue_answer=continue_answer,
+            context=_choice(data, "context", CONTEXT_POLICIES),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -353,6 +416,8 @@ class ChatRequest:
             data["system"] = self.system
         if self.continue_answer:
             data["continue"] = True
+        if self.context is not None:
+            data["context"] = self.context
         return data
 
 
@@ -411,6 +476,39 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class ContextInfo:
+    """How much of the model's context an answer's prompt fills, and what it leaves out
+    (``ruschat.context`` of the first and the final chunk of ``POST /api/chat``)."""
+
+    used: int
+    """Prompt tokens."""
+    size: int
+    """The model's context size in tokens."""
+    policy: str = "window"
+    visible_from: str | None = None
+    """The first branch message the model sees; None when it sees them all."""
+    summary_id: str | None = None
+    """The summary sent in place of the messages before ``visible_from``, if any."""
+    note: str | None = None
+    """Why the policy could not be followed (e.g. the summariser is unreachable)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ContextInfo:
+        data = _mapping(data, "context")
+        return cls(
+            used=_int(data, "used", 0, 0, 10**7),
+            size=_int(data, "size", 0, 0, 10**7),
+            policy=_str(data, "policy", optional=True) or "window",
+            visible_from=_optional_uuid(data, "visible_from"),
+            summary_id=_optional_uuid(data, "summary_id"),
+            note=_str(data, "note", optional=True),
+        )
+
+
+@dataclass(frozen=True)
 class StreamDelta:
     """What a client reads out of one ``chat.completion.chunk`` event."""
 
@@ -421,6 +519,7 @@ class StreamDelta:
     usage: Usage | None = None
     timings: Timings | None = None
     error: ErrorInfo | None = None
+    context: ContextInfo | None = None
 
 
 def completion_chunk(
@@ -463,6 +562,7 @@ def final_chunk(
     message_id: str | None = None,
     session_id: str | None = None,
     error: ErrorInfo | None = None,
+    context: ContextInfo | None = None,
 ) -> dict[str, Any]:
     """The last chunk: OpenAI fields plus our own under ``ruschat``."""
     chunk = completion_chunk(completion_id, created, model, finish_reason=openai_finish_reason(finish_reason))
@@ -474,6 +574,8 @@ def final_chunk(
         extra["session_id"] = session_id
     if error is not None:
         extra["error"] = error.to_dict()["error"]
+    if context is not None:
+        extra["context"] = context.to_dict()
     chunk["ruschat"] = extra
     return chunk
 
@@ -493,7 +595,7 @@ def parse_chunk(data: Any) -> StreamDelta:
         content = _str(delta, "content", optional=True) or ""
         finish = _str(choice, "finish_reason", optional=True)
     extra = data.get("ruschat")
-    usage = timings = error = None
+    usage = timings = error = context = None
     message_id = None
     if isinstance(extra, Mapping):
         finish = _str(extra, "finish_reason", optional=True) or finish
@@ -504,6 +606,8 @@ def parse_chunk(data: Any) -> StreamDelta:
             timings = Timings(**known)
         if isinstance(extra.get("error"), Mapping):
             error = ErrorInfo.from_dict({"error": extra["error"]})
+        if isinstance(extra.get("context"), Mapping):
+            context = ContextInfo.from_dict(extra["context"])
     raw_usage = data.get("usage")
     if isinstance(raw_usage, Mapping):
         usage = Usage(int(raw_usage.get("prompt_tokens", 0)), int(raw_usage.get("completion_tokens", 0)))
@@ -515,6 +619,7 @@ def parse_chunk(data: Any) -> StreamDelta:
         usage=usage,
         timings=timings,
         error=error,
+        context=context,
     )
 
 
@@ -685,6 +790,7 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
         latest = max(copies, key=lambda s: s.updated_at)
         configured = max(copies, key=lambda s: (s.settings is not None, s.settings_updated_at))
         messages = merge_messages(*(s.messages for s in copies))
+        summaries = {x.id: x for s in copies for x in s.summaries}
         count = len(messages) if messages else max(s.message_count for s in copies)
         merged.append(
             Session(
@@ -696,6 +802,7 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
                 messages=tuple(messages),
                 settings=configured.settings,
                 settings_updated_at=configured.settings_updated_at,
+                summaries=tuple(sorted(summaries.values(), key=lambda x: (x.created_at, x.id))),
             )
         )
     merged.sort(key=lambda s: (s.updated_at, s.id), reverse=True)

@@ -50,6 +50,8 @@ PAGE_FILES = (
     "shortcuts.py",
     "answers.py",
     "branches.py",
+    "context_gauge.py",
+    "view_context.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")

@@ -54,13 +54,17 @@ class Stack:
             process.stop()
 
 
-def start_stack(folder: Path) -> Stack:
+def start_stack(folder: Path, *extra: str) -> Stack:
+    """Both services (with ``extra`` options) and the web app, started."""
     web_port = free_port()
     origins = f"http://localhost:{web_port},http://127.0.0.1:{web_port}"
     # The two services share the CPU with each other, not with other test runs.
-    options = ("--origins", origins, "--cpu-dir", str(folder / "cpu"), "--threads", str(usable_cores()))
+    options = ("--origins", origins, "--cpu-dir", str(folder / "cpu"), "--threads", str(usable_cores()), *extra)
     fast = service_process("backend_tinyllama", folder / "fast.sqlite3", folder / "fast.log", *options)
-    capable = service_process("backend_qwen", folder / "capable.sqlite3", folder / "capable.log", *options)
+    # Summaries come from this stack's fast service, never from whatever listens on 8000.
+    capable = service_process(
+        "backend_qwen", folder / "capable.sqlite3", folder / "capable.log", *options, "--summarizer", fast.url
+    )
     web = Process(
         [sys.executable, "-m", "webapp", "--port", "{port}", "--fast-url", fast.url, "--capable-url", capable.url],
         folder / "web.log",
@@ -79,9 +83,9 @@ def start_stack(folder: Path) -> Stack:
 
 
 @contextmanager
-def running_stack(folder: Path) -> Iterator[Stack]:
+def running_stack(folder: Path, *extra: str) -> Iterator[Stack]:
     """Both services and the web app, stopped on the way out."""
-    stack = start_stack(folder)
+    stack = start_stack(folder, *extra)
     try:
         yield stack
     finally:

@@ -323,7 +323,9 @@ def test_continue_needs_an_answer_stored_here(client: FlaskClient):
 
 
 def test_a_chat_keeps_the_settings_it_was_started_with_and_patch_replaces_them(client: FlaskClient):
-    body = chat_body(system="Answer in French.", temperature=0.2, min_p=0.1, repeat_penalty=1.1, max_tokens=3)
+    body = chat_body(
+        system="Answer in French.", temperature=0.2, min_p=0.1, repeat_penalty=1.1, max_tokens=3, context="strict"
+    )
     client.post("/api/chat", json=body).get_data()
     session = client.get(f"/api/sessions/{body['session_id']}").get_json()
     assert session["settings"] == {
@@ -333,6 +335,7 @@ def test_a_chat_keeps_the_settings_it_was_started_with_and_patch_replaces_them(c
         "top_p": 0.95,
         "min_p": 0.1,
         "repeat_penalty": 1.1,
+        "context": "strict",
     }
     started = session["settings_updated_at"]
     assert started > 0
@@ -348,7 +351,13 @@ def test_a_chat_keeps_the_settings_it_was_started_with_and_patch_replaces_them(c
 
 @pytest.mark.parametrize(
     "patch",
-    [{}, {"settings": {"temperature": 9}}, {"settings": {"repeat_penalty": 0}}, {"settings": "warm"}],
+    [
+        {},
+        {"settings": {"temperature": 9}},
+        {"settings": {"repeat_penalty": 0}},
+        {"settings": "warm"},
+        {"settings": {"context": "forget"}},
+    ],
 )
 def test_bad_patches_are_refused_and_change_nothing(client: FlaskClient, patch: dict):
     body = chat_body()

@@ -120,3 +120,13 @@ def test_kv_caches_go_under_the_data_folder_within_a_budget(models: Path):
     assert config_from_args(QWEN, ["--kv-dir", str(models / "kv")], env(models)).kv_disk_dir == models / "kv"
     with pytest.raises(SystemExit):
         config_from_args(QWEN, ["--kv-disk-mb", "-1"], env(models))
+
+
+def test_the_capable_service_asks_the_fast_one_for_summaries(models: Path):
+    assert config_from_args(TINYLLAMA, [], env(models)).summarizer == "self"
+    assert config_from_args(QWEN, [], env(models)).summarizer == "http://127.0.0.1:8000"
+    moved = env(models, RUSCHAT_QWEN_SUMMARIZER="http://localhost:9000/")
+    assert config_from_args(QWEN, [], moved).summarizer == "http://localhost:9000"
+    assert config_from_args(QWEN, ["--summarizer", "off"], moved).summarizer == "off"
+    with pytest.raises(SystemExit):
+        config_from_args(QWEN, ["--summarizer", "ftp://x"], env(models))

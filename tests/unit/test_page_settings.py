@@ -26,12 +26,13 @@ CONFIG = {"services": [{"id": "qwen", "label": "Capable", "url": "http://127.0.0
 PIRATE = ChatSettings(
     "You are a pirate.",
     GenerationParams(max_tokens=64, temperature=0.2, top_p=0.9, min_p=0.1, repeat_penalty=1.1),
+    context="summary",
 )
 
 
 def test_the_panel_shows_every_parameter_and_reads_back_what_it_showed():
     values = form_values(PIRATE)
-    assert set(values) == {"system", *(spec.name for spec in FIELDS)}
+    assert set(values) == {"system", "context", *(spec.name for spec in FIELDS)}
     assert set(PIRATE.to_dict()) == set(values)  # every stored setting has a field
     assert values["max_tokens"] == "64" and values["temperature"] == "0.2"
     assert settings_from_form(values) == PIRATE

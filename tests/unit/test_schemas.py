@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 import pytest
@@ -199,3 +200,66 @@ def test_stream_chunks_follow_openai_format_and_parse_back():
 def test_parse_chunk_reads_errors():
     delta = parse_chunk(ErrorInfo("queue_full", "busy", 503).to_dict())
     assert delta.finish_reason == "error" and delta.error is not None and delta.error.code == "queue_full"
+
+
+def test_context_policy_is_validated_in_requests_and_settings():
+    from shared.schemas import ChatSettings
+
+    request = ChatRequest.from_dict(body(context="summary"))
+    assert request.context == "summary" and ChatRequest.from_dict(request.to_dict()) == request
+    assert ChatRequest.from_dict(body()).context is None
+    assert ChatSettings.from_dict({}).context == "window"
+    for bad in ("forget", 3):
+        with pytest.raises(SchemaError) as caught:
+            ChatRequest.from_dict(body(context=bad))
+        assert caught.value.field == "context"
+        with pytest.raises(SchemaError):
+            ChatSettings.from_dict({"context": bad})
+
+
+def test_answers_carry_their_context_and_sessions_their_summaries():
+    from shared.schemas import ContextInfo, Summary, merge_sessions
+
+    answer = Message(
+        id=str(uuid.uuid4()),
+        session_id=SID,
+        role="assistant",
+        content="hi",
+        created_at=1.5,
+        prompt_tokens=1234,
+        window_from=str(uuid.uuid4()),
+    )
+    assert set(answer.to_dict()) == {
+        "id",
+        "session_id",
+        "role",
+        "content",
+        "created_at",
+        "model",
+        "service",
+        "finish_reason",
+        "error",
+        "parent_id",
+        "prompt_tokens",
+        "window_from",
+    }
+    assert Message.from_dict(answer.to_dict()) == answer
+    summary = Summary(str(uuid.uuid4()), SID, answer.id, "Earlier: greetings.", 2.0, "M", "tinyllama")
+    session = Session(id=SID, title="T", created_at=1.0, updated_at=2.0, messages=(answer,), summaries=(summary,))
+    assert Session.from_dict(session.to_dict()) == session
+    assert "summaries" not in session.to_dict(with_messages=False)
+    other = Summary(str(uuid.uuid4()), SID, answer.id, "Later.", 3.0)
+    merged = merge_sessions([session], [dataclasses.replace(session, summaries=(summary, other))])
+    assert merged[0].summaries == (summary, other)
+
+    context = ContextInfo(used=1234, size=4096, policy="summary", visible_from=answer.id, summary_id=summary.id)
+    chunk = final_chunk("c", 1, "m", finish_reason="stop", usage=Usage(), timings=Timings(), context=context)
+    assert chunk["ruschat"]["context"] == {
+        "used": 1234,
+        "size": 4096,
+        "policy": "summary",
+        "visible_from": answer.id,
+        "summary_id": summary.id,
+        "note": None,
+    }
+    assert parse_chunk(chunk).context == context

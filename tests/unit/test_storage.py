@@ -129,3 +129,47 @@ def test_a_question_id_is_reused_only_for_the_same_question(tmp_path: Path):
     with pytest.raises(ConflictError):
         store.add_user_message(sid, ChatMessage(question.id, "assistant", "hi"))
     assert [m.content for m in store.get_session(sid).messages] == ["hi"]  # type: ignore[union-attr]
+
+
+def test_m005_adds_summaries_and_context_columns_to_a_database_of_the_previous_release(tmp_path: Path):
+    from sqlalchemy import create_engine
+
+    from engine.storage import m001_initial, m002_sessions_updated_index, m003_message_tree, m004_session_settings
+    from shared.schemas import Summary
+
+    path = tmp_path / "m004.sqlite3"
+    engine = create_engine(f"sqlite:///{path}")
+    previous = (m001_initial, m002_sessions_updated_index, m003_message_tree, m004_session_settings)
+    with engine.begin() as conn:
+        for migration in previous:
+            migration(conn)
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
+    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
+    sid, qid, aid = (str(uuid.uuid4()) for _ in range(3))
+    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
+    db.execute(
+        "insert into messages (id, session_id, role, content, created_at) values (?, ?, 'user', 'hi', 1.0)", (qid, sid)
+    )
+    db.execute(
+        "insert into messages (id, session_id, role, content, created_at, parent_id)"
+        " values (?, ?, 'assistant', 'yo', 1.5, ?)",
+        (aid, sid, qid),
+    )
+    db.commit()
+    db.close()
+
+    store = Store(f"sqlite:///{path}")
+    session = store.get_session(sid)
+    assert session is not None and [m.content for m in session.messages] == ["hi", "yo"]
+    assert all(m.prompt_tokens is None and m.window_from is None for m in session.messages)
+    assert session.summaries == ()
+    summary = Summary(str(uuid.uuid4()), sid, qid, "They said hi.", 3.0, "M", "tinyllama")
+    store.add_summary(summary)
+    assert store.find_summary(sid, qid) == summary and store.find_summary(sid, aid) is None
+    assert store.get_session(sid).summaries == (summary,)  # type: ignore[union-attr]
+    assert store.delete_session(sid) and store.list_summaries(sid) == []
+    store.close()
+    applied = sqlite3.connect(path).execute("select name from migrations order by name").fetchall()
+    assert [name for (name,) in applied] == [m.__name__ for m in MIGRATIONS]

@@ -100,6 +100,7 @@ class Actions:
             messages=list(merged[0].messages) if merged else [],
             chosen=load_branches(session_id),
             settings=settings_of(merged[0] if merged else None, self.state.defaults),
+            summaries=list(merged[0].summaries) if merged else [],
         )
         js.location.hash = f"chat={session_id}"
         view_messages.render_chat(self.dom, self.state, self)
@@ -288,3 +289,16 @@ class Actions:
         """Stream the services' answers to the end of ``path`` (or more of ``continued``),
         then refresh the history."""
         await self.answers.run(services, path, continued)
+        await self.refresh_summaries()
+
+    async def refresh_summaries(self) -> None:
+        """Fetch the open chat's summaries when an answer used one the page does not have."""
+        chat = self.state.chat
+        known = {s.id for s in chat.summaries}
+        if not any(c.summary_id and c.summary_id not in known for c in chat.contexts.values()):
+            return
+        answers = await self.services.fetch_from_all(f"/api/sessions/{chat.session_id}")
+        merged = merge_sessions([Session.from_dict(a) for a in answers])
+        if merged and self.state.chat is chat and not self.state.busy:
+            chat.summaries = list(merged[0].summaries)
+            view_messages.render_chat(self.dom, self.state, self)

@@ -17,6 +17,7 @@ from typing import Any
 import js
 
 import view_composer
+import view_context
 import view_messages
 import view_status
 import view_tools
@@ -182,6 +183,10 @@ class Answers:
         if delta.message_id and current.message_id is None:
             self.named(current, delta.message_id)
         answer = self.view_of(current)
+        chat = self.state.chat_of(current)
+        if delta.context and current.message_id and chat is not None:
+            chat.contexts[current.message_id] = delta.context
+            view_context.render_gauge(self.dom, self.state)
         if delta.content:
             current.text += delta.content
             if answer is not None:

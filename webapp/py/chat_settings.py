@@ -46,9 +46,17 @@ FIELDS = (
 )
 
 
+CONTEXT_CHOICES = (
+    ("window", "Keep the newest messages"),
+    ("summary", "Summarise older messages with the fast model"),
+    ("strict", "Stop with an error"),
+)
+"""The options of "When the chat outgrows the model's context" (``ChatSettings.context``)."""
+
+
 def settings_from_form(values: Mapping[str, str]) -> ChatSettings:
     """The settings the panel's fields describe (their text values by name); SchemaError if one is wrong."""
-    data: dict[str, object] = {"system": values.get("system", "")}
+    data: dict[str, object] = {"system": values.get("system", ""), "context": values.get("context") or "window"}
     for spec in FIELDS:
         text = values.get(spec.name, "").strip()
         if not text:
@@ -73,13 +81,13 @@ def _readable(message: str) -> str:
     """The schema's message with the panel's labels instead of the wire's keys."""
     for spec in FIELDS:
         message = message.replace(f"'{spec.name}'", spec.label)
-    return message.replace("'system'", "System prompt")
+    return message.replace("'system'", "System prompt").replace("'context'", "Context policy")
 
 
 def form_values(settings: ChatSettings) -> dict[str, str]:
     """What the panel's fields show for ``settings`` (the inverse of :func:`settings_from_form`)."""
     data = settings.to_dict()
-    values = {"system": settings.system}
+    values = {"system": settings.system, "context": settings.context}
     for spec in FIELDS:
         number = data[spec.name]
         values[spec.name] = str(int(number)) if spec.integer else f"{number:g}"

@@ -17,9 +17,11 @@ from shared.schemas import (
     ChatMessage,
     ChatRequest,
     ChatSettings,
+    ContextInfo,
     Message,
     ServiceInfo,
     Session,
+    Summary,
     branch,
     children,
     new_id,
@@ -64,6 +66,10 @@ class Chat:
     """While an answer to this message streams in, the branch shown ends at it."""
     compare: str | None = None
     """A question whose answers are shown side by side (after Ask both)."""
+    summaries: list[Summary] = field(default_factory=list)
+    """Summaries of older messages the services sent in their place (``context: summary``)."""
+    contexts: dict[str, ContextInfo] = field(default_factory=dict)
+    """What the model saw for the answers streamed since the chat was opened, by answer id."""
 
     def shown(self) -> list[Message]:
         """The branch on screen: at each fork the chosen child, else the newest."""
@@ -112,6 +118,7 @@ class Chat:
             params=self.settings.params,
             system=self.settings.system or None,
             continue_answer=continue_answer,
+            context=self.settings.context,
         )
 
 

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 import js
 
+import view_context
 import view_tools
 from dom import Dom
 from render import StreamingMarkdown, render_markdown
@@ -73,6 +74,7 @@ def render_chat(dom: Dom, state: AppState, actions: MessageActions) -> None:
                 node.classList.add("chosen" if answer in shown else "other")
                 columns.appendChild(node)
             skip = next((a.id for a in answers if a in shown), None)
+    view_context.render_context(dom, state)
     box.scrollTop = box.scrollHeight
 
 

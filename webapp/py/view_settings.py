@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chat_settings import FIELDS, form_values
+from chat_settings import CONTEXT_CHOICES, FIELDS, form_values
 from dom import Dom
 from shared.schemas import ChatSettings
 
@@ -53,6 +53,10 @@ def build_panel(dom: Dom, actions: PanelActions) -> None:
         )
         numbers.appendChild(_labelled(dom, f"{spec.label} ({spec.low:g}–{spec.high:g})", number))
     form.appendChild(numbers)
+    policy = dom.element("select", None, None, name="context", data_testid="context-policy")
+    for value, text in CONTEXT_CHOICES:
+        policy.appendChild(dom.element("option", text, value=value))
+    form.appendChild(_labelled(dom, "When the chat outgrows the model's context", policy))
     default = dom.element("input", None, None, type="checkbox", name="default", data_testid="settings-save-default")
     check = dom.element("label", None, "check")
     check.appendChild(default)
@@ -90,7 +94,8 @@ def open_panel(dom: Dom, settings: ChatSettings) -> None:
 def read_form(dom: Dom) -> dict[str, str]:
     """The fields' text, by name."""
     form = _form(dom)
-    return {name: str(form.elements.namedItem(name).value) for name in ("system", *(f.name for f in FIELDS))}
+    names = ("system", "context", *(f.name for f in FIELDS))
+    return {name: str(form.elements.namedItem(name).value) for name in names}
 
 
 def save_as_default(dom: Dom) -> bool:
