@@ -7,34 +7,26 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, fields
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    Engine,
     Float,
     ForeignKey,
-    Index,
     Integer,
-    MetaData,
     String,
-    Table,
     Text,
-    bindparam,
     case,
     create_engine,
     delete,
     event,
     func,
     select,
-    text,
     update,
 )
-from sqlalchemy.engine import Connection
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from engine.migrations import migrate
 from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 
 
@@ -80,125 +72,8 @@ class SummaryRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
 
 
-# --------------------------------------------------------------------------- migrations
-# Named, ordered, applied once and recorded in `migrations`. Each migration spells out
-# its own tables so that later changes to the ORM classes never rewrite history.
-
-
-def m001_initial(conn: Connection) -> None:
-    meta = MetaData()
-    Table(
-        "sessions",
-        meta,
-        Column("id", String(36), primary_key=True),
-        Column("title", String(200), nullable=False),
-        Column("created_at", Float, nullable=False),
-        Column("updated_at", Float, nullable=False),
-    )
-    Table(
-        "messages",
-        meta,
-        Column("id", String(36), primary_key=True),
-        Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
-        Column("role", String(16), nullable=False),
-        Column("content", Text, nullable=False),
-        Column("created_at", Float, nullable=False),
-        Column("model", String(200)),
-        Column("service", String(64)),
-        Column("finish_reason", String(16)),
-        Column("error", Text),
-        Index("ix_messages_session_created", "session_id", "created_at"),
-    )
-    meta.create_all(conn)
-
-
-def m002_sessions_updated_index(conn: Connection) -> None:
-    Index("ix_sessions_updated", Table("sessions", MetaData(), autoload_with=conn).c.updated_at).create(conn)
-
-
 _QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
 """Sorts a question before its answer when a coarse clock gave both one timestamp."""
-
-
-def m003_message_tree(conn: Connection) -> None:
-    """Chats become trees: each message names its parent; existing chats become chains
-    (each message follows the one before it, a question before its answer)."""
-    conn.execute(text("ALTER TABLE messages ADD COLUMN parent_id VARCHAR(36)"))
-    messages = Table("messages", MetaData(), autoload_with=conn)
-    Index("ix_messages_parent", messages.c.parent_id).create(conn)
-    ordered = conn.execute(
-        select(messages.c.id, messages.c.session_id).order_by(
-            messages.c.session_id,
-            messages.c.created_at,
-            case((messages.c.role == "user", 0), else_=1),
-            messages.c.id,
-        )
-    )
-    links, previous = [], (None, None)
-    for message_id, session_id in ordered:
-        if previous[1] == session_id:
-            links.append({"mid": message_id, "pid": previous[0]})
-        previous = (message_id, session_id)
-    if links:
-        conn.execute(
-            update(messages).where(messages.c.id == bindparam("mid")).values(parent_id=bindparam("pid")), links
-        )
-
-
-def m004_session_settings(conn: Connection) -> None:
-    """Each chat keeps its own system prompt and sampling settings."""
-    conn.execute(text("ALTER TABLE sessions ADD COLUMN settings TEXT"))
-    conn.execute(text("ALTER TABLE sessions ADD COLUMN settings_updated_at FLOAT"))
-
-
-def m005_context_window(conn: Connection) -> None:
-    """Long chats: summaries of the messages that left the model's window, and on each
-    answer how long its prompt was and where the model's view of the branch began."""
-    conn.execute(text("ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER"))
-    conn.execute(text("ALTER TABLE messages ADD COLUMN window_from VARCHAR(36)"))
-    meta = MetaData()
-    Table("sessions", meta, autoload_with=conn)
-    Table(
-        "summaries",
-        meta,
-        Column("id", String(36), primary_key=True),
-        Column("session_id", String(36), ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
-        Column("through_id", String(36), nullable=False),
-        Column("content", Text, nullable=False),
-        Column("model", String(200)),
-        Column("service", String(64)),
-        Column("created_at", Float, nullable=False),
-        Index("ix_summaries_session_through", "session_id", "through_id"),
-    )
-    meta.tables["summaries"].create(conn)
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [
-    m001_initial,
-    m002_sessions_updated_index,
-    m003_message_tree,
-    m004_session_settings,
-    m005_context_window,
-]
-
-_migrations_table = Table(
-    "migrations", MetaData(), Column("name", String(100), primary_key=True), Column("applied_at", Float, nullable=False)
-)
-
-
-def migrate(engine: Engine) -> list[str]:
-    """Apply the migrations not yet recorded; return the names applied now."""
-    applied_now = []
-    with engine.begin() as conn:
-        _migrations_table.create(conn, checkfirst=True)
-        done = set(conn.scalars(select(_migrations_table.c.name)))
-        for migration in MIGRATIONS:
-            if migration.__name__ in done:
-                continue
-            migration(conn)
-            conn.execute(_migrations_table.insert().values(name=migration.__name__, applied_at=time.time()))
-            applied_now.append(migration.__name__)
-    return applied_now
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

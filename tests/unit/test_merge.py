@@ -2,17 +2,8 @@ from __future__ import annotations
 
 import uuid
 
-from shared.schemas import (
-    ChatSettings,
-    GenerationParams,
-    Message,
-    Session,
-    branch,
-    children,
-    merge_messages,
-    merge_sessions,
-    path_to,
-)
+from shared.history import branch, children, merge_messages, merge_sessions, path_to
+from shared.schemas import ChatSettings, GenerationParams, Message, Session
 
 
 def msg(session_id: str, at: float, role: str = "user", mid: str | None = None, model: str | None = None) -> Message:

@@ -19,7 +19,8 @@ from chat_settings import (  # noqa: E402
     settings_from_form,
     settings_of,
 )
-from shared.schemas import ChatSettings, GenerationParams, SchemaError, Session, merge_sessions, new_id  # noqa: E402
+from shared.history import merge_sessions  # noqa: E402
+from shared.schemas import ChatSettings, GenerationParams, SchemaError, Session, new_id  # noqa: E402
 from state import AppState, Chat  # noqa: E402
 
 CONFIG = {"services": [{"id": "qwen", "label": "Capable", "url": "http://127.0.0.1:8001"}]}

@@ -218,7 +218,8 @@ def test_context_policy_is_validated_in_requests_and_settings():
 
 
 def test_answers_carry_their_context_and_sessions_their_summaries():
-    from shared.schemas import ContextInfo, Summary, merge_sessions
+    from shared.history import merge_sessions
+    from shared.schemas import ContextInfo, Summary
 
     answer = Message(
         id=str(uuid.uuid4()),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.storage import MIGRATIONS, ConflictError, Store
+from engine.migrations import MIGRATIONS
+from engine.storage import ConflictError, Store
 from shared.schemas import ChatMessage, Message
 
 
@@ -74,7 +75,7 @@ def previous_release_database(path: Path) -> dict[str, list[str]]:
     with two linear chats; returns each chat's message ids in conversation order."""
     from sqlalchemy import create_engine
 
-    from engine.storage import m001_initial, m002_sessions_updated_index
+    from engine.migrations import m001_initial, m002_sessions_updated_index
 
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
@@ -134,7 +135,7 @@ def test_a_question_id_is_reused_only_for_the_same_question(tmp_path: Path):
 def test_m005_adds_summaries_and_context_columns_to_a_database_of_the_previous_release(tmp_path: Path):
     from sqlalchemy import create_engine
 
-    from engine.storage import m001_initial, m002_sessions_updated_index, m003_message_tree, m004_session_settings
+    from engine.migrations import m001_initial, m002_sessions_updated_index, m003_message_tree, m004_session_settings
     from shared.schemas import Summary
 
     path = tmp_path / "m004.sqlite3"

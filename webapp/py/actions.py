@@ -20,7 +20,8 @@ from branches import load_branches, save_branches
 from chat_settings import settings_of
 from dom import Dom
 from services import Services
-from shared.schemas import Message, ServiceInfo, Session, merge_sessions
+from shared.history import merge_sessions
+from shared.schemas import Message, ServiceInfo, Session
 from state import AppState, Chat, Service
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from answer_stats import AnswerStats
 from chat_settings import PAGE_DEFAULTS
+from shared.history import branch, children, path_to
 from shared.schemas import (
     GENERATING,
     ChatMessage,
@@ -22,10 +23,7 @@ from shared.schemas import (
     ServiceInfo,
     Session,
     Summary,
-    branch,
-    children,
     new_id,
-    path_to,
 )
 
 
