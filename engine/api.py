@@ -198,6 +198,18 @@ def stream_answer(
     The answer is the service's, not this request's: if the client goes away it runs on
     to its end (stop it with ``POST .../stop``, follow it again with ``GET .../stream``)."""
     submit(service, job, on_accept=on_accept)
+    return answer_stream(service, job, session_id, answer_id, context=context)
+
+
+def answer_stream(
+    service: Service,
+    job: Job,
+    session_id: str,
+    answer_id: str,
+    context: ContextInfo | None = None,
+    catch_up: str | None = None,
+) -> Response:
+    """A stored answer's events as SSE; the job runs on if the client goes away."""
     return event_stream(
         relay(
             job,
@@ -209,6 +221,7 @@ def stream_answer(
             session_id=session_id,
             cancel_on_disconnect=False,
             context=context,
+            catch_up=catch_up,
         )
     )
 
@@ -277,16 +290,4 @@ def follow_answer(session_id: str, message_id: str) -> Response:
     live = service.live.get(session_id, message_id)
     if live is None:
         return event_stream(stored_answer(stored_message(service, session_id, message_id), f"chatcmpl-{message_id}"))
-    return event_stream(
-        relay(
-            live.job,
-            model=service.engine.model_name,
-            completion_id=f"chatcmpl-{message_id}",
-            heartbeat=service.config.heartbeat_seconds,
-            status_events=True,
-            message_id=message_id,
-            session_id=session_id,
-            cancel_on_disconnect=False,
-            catch_up=live.before,
-        )
-    )
+    return answer_stream(service, live.job, session_id, message_id, catch_up=live.before)

@@ -134,13 +134,20 @@ def ended(service: Process, session_id: str, answer_id: str) -> dict[str, Any]:
     return dict(wait_until(answer, timeout=120, what="the answer to end"))
 
 
-def test_a_dropped_connection_still_stores_the_whole_answer(service: Process):
-    body = chat_body(LONG, max_tokens=120)
+def start_and_hang_up(service: Process, body: dict[str, Any]) -> tuple[str, str]:
+    """Start an answer, read some of it and go away (a reload, a closed tab); its id and
+    the text seen."""
     response = start_long_answer(service, body)
     chunks = iter_chunks(response)
     answer_id = answer_id_of(chunks)
     seen = read_some(chunks, 5)
-    response.close()  # the page reloaded, or its tab closed
+    response.close()
+    return answer_id, seen
+
+
+def test_a_dropped_connection_still_stores_the_whole_answer(service: Process):
+    body = chat_body(LONG, max_tokens=120)
+    answer_id, seen = start_and_hang_up(service, body)
     answer = ended(service, body["session_id"], answer_id)
     assert answer["finish_reason"] in ("stop", "length")
     assert answer["content"].startswith(seen) and len(answer["content"]) > len(seen)
@@ -148,11 +155,7 @@ def test_a_dropped_connection_still_stores_the_whole_answer(service: Process):
 
 def test_reattach_returns_the_text_so_far_then_the_rest(service: Process):
     body = chat_body(LONG, max_tokens=150)
-    response = start_long_answer(service, body)
-    chunks = iter_chunks(response)
-    answer_id = answer_id_of(chunks)
-    seen = read_some(chunks, 5)
-    response.close()
+    answer_id, seen = start_and_hang_up(service, body)
     url = f"{service.url}/api/sessions/{body['session_id']}/messages/{answer_id}/stream"
     with requests.get(url, stream=True, timeout=120) as again:
         assert again.headers["Content-Type"].startswith("text/event-stream")

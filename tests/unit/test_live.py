@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,17 +11,8 @@ from engine.app import create_app, shutdown
 from engine.settings import ServiceConfig
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
+from tests.support import wait_until
 from tests.unit.test_app import assert_error, chat_body
-
-
-def wait_for(check: Callable[[], Any], seconds: float = 5.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def stored(client: FlaskClient, session_id: str) -> list[dict]:
@@ -53,7 +41,7 @@ def test_a_client_that_hangs_up_does_not_stop_the_answer(client: FlaskClient, en
     engine.delay = 0.01
     body = chat_body()
     answer_id = start_and_leave(client, body)
-    answer = wait_for(lambda: (m := stored(client, body["session_id"])[1])["finish_reason"] != "generating" and m)
+    answer = wait_until(lambda: (m := stored(client, body["session_id"])[1])["finish_reason"] != "generating" and m)
     assert answer["id"] == answer_id
     assert (answer["finish_reason"], answer["content"]) == ("stop", "".join(engine.pieces))
 
@@ -68,7 +56,7 @@ def test_the_answer_is_stored_at_once_and_saved_as_it_grows(config: ServiceConfi
         # Stored from the start, marked generating; its text reaches the database while it grows.
         first = stored(client, body["session_id"])[1]
         assert (first["id"], first["finish_reason"]) == (answer_id, "generating")
-        grown = wait_for(lambda: len((m := stored(client, body["session_id"])[1])["content"].split()) >= 20 and m)
+        grown = wait_until(lambda: len((m := stored(client, body["session_id"])[1])["content"].split()) >= 20 and m)
         assert grown["finish_reason"] == "generating"
         assert grown["content"].startswith("w0 w1 w2 ")
     finally:
@@ -174,7 +162,7 @@ def test_openai_streams_still_cancel_when_the_client_hangs_up(client: FlaskClien
         if received.count('"content":"w') >= 3:
             break
     response.close()
-    wait_for(lambda: client.get("/api/info").get_json()["state"] == "idle")
+    wait_until(lambda: client.get("/api/info").get_json()["state"] == "idle", 5)
 
 
 def test_deleting_a_chat_stops_its_answer(client: FlaskClient, engine: FakeEngine):
@@ -183,5 +171,5 @@ def test_deleting_a_chat_stops_its_answer(client: FlaskClient, engine: FakeEngin
     body = chat_body()
     start_and_leave(client, body)
     assert client.delete(f"/api/sessions/{body['session_id']}").status_code == 204
-    wait_for(lambda: client.get("/api/info").get_json()["state"] == "idle")
+    wait_until(lambda: client.get("/api/info").get_json()["state"] == "idle", 5)
     assert client.get(f"/api/sessions/{body['session_id']}").status_code == 404
