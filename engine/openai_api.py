@@ -10,9 +10,10 @@ from dataclasses import asdict
 
 from flask import Blueprint, Response, jsonify, request
 
-from engine.api import prepare, read_json, submit
-from engine.context import current
-from engine.errors import error_response
+from engine.api import read_json, submit
+from engine.context import Service, current
+from engine.errors import ApiError, error_response
+from engine.inference import Prompt, PromptTooLong
 from engine.scheduler import Job
 from engine.streaming import client_gone, error_for, event_stream, relay, wait_for_result
 from shared.schemas import CompletionRequest, new_id, openai_finish_reason
@@ -38,11 +39,22 @@ def models() -> Response:
     )
 
 
+def prepare(service: Service, body: CompletionRequest) -> Prompt:
+    """The prompt; an over-long one is OpenAI's 400 ``context_length_exceeded`` (on which
+    OpenAI clients trim their history), where /api/chat answers 422."""
+    try:
+        return service.engine.prepare([{"role": m.role, "content": m.content} for m in body.messages])
+    except PromptTooLong as error:
+        raise ApiError(400, "context_length_exceeded", str(error), param="messages") from None
+
+
 @bp.post("/chat/completions")
 def chat_completions() -> Response:
     service = current()
     body = CompletionRequest.from_dict(read_json(), service.config.limits)
-    prompt = prepare(service, [{"role": m.role, "content": m.content} for m in body.messages])
+    if body.n > service.engine.slots:
+        raise ApiError(400, "invalid_request", f"'n' must be at most {service.engine.slots}", param="n")
+    prompt = prepare(service, body)
     job = Job(prompt=prompt, params=body.params)
     submit(service, job)
     completion_id = f"chatcmpl-{new_id()}"

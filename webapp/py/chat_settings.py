@@ -65,6 +65,9 @@ def settings_from_form(values: Mapping[str, str]) -> ChatSettings:
             number = float(text)
         except ValueError:
             raise SchemaError(f"{spec.label} must be a number", field=spec.name) from None
+        if spec.integer and not spec.low <= number <= spec.high:
+            # The API takes more (capped by the context); the panel offers its range.
+            raise SchemaError(f"{spec.label} must be between {spec.low} and {spec.high}", field=spec.name)
         if spec.integer:
             if not number.is_integer():
                 raise SchemaError(f"{spec.label} must be a whole number", field=spec.name)
