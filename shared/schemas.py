@@ -591,6 +591,25 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token's log-probability (``logprobs.content[]`` of OpenAI's responses)
+    and, when asked, the likeliest tokens at its place, likeliest first."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[TokenLogprob, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": list(self.bytes),
+            "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)} for t in self.top],
+        }
+
+
+@dataclass(frozen=True)
 class Timings:
     """Milliseconds spent waiting in the queue and until the first token; decode speed."""
 
@@ -656,19 +675,36 @@ def completion_chunk(
     content: str | None = None,
     role: str | None = None,
     finish_reason: str | None = None,
+    index: int = 0,
+    logprobs: Iterable[TokenLogprob] | None = None,
 ) -> dict[str, Any]:
-    """One OpenAI ``chat.completion.chunk`` object."""
+    """One OpenAI ``chat.completion.chunk`` object, of choice ``index``."""
     delta: dict[str, Any] = {}
     if role is not None:
         delta["role"] = role
     if content is not None:
         delta["content"] = content
+    choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish_reason}
+    if logprobs is not None:
+        choice["logprobs"] = {"content": [entry.to_dict() for entry in logprobs]}
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [choice],
+    }
+
+
+def usage_chunk(completion_id: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
+    """The chunk after the last choice's when a client asks ``stream_options.include_usage``."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage.to_dict(),
     }
 
 
@@ -689,10 +725,17 @@ def final_chunk(
     session_id: str | None = None,
     error: ErrorInfo | None = None,
     context: ContextInfo | None = None,
+    index: int = 0,
+    with_usage: bool = True,
 ) -> dict[str, Any]:
-    """The last chunk: OpenAI fields plus our own under ``ruschat``."""
-    chunk = completion_chunk(completion_id, created, model, finish_reason=openai_finish_reason(finish_reason))
-    chunk["usage"] = usage.to_dict()
+    """The last chunk (of choice ``index``): OpenAI fields plus our own under ``ruschat``.
+
+    ``with_usage`` False: ``usage`` is null, because a usage chunk follows (OpenAI's
+    ``stream_options.include_usage``) and clients add up every usage they read."""
+    chunk = completion_chunk(
+        completion_id, created, model, finish_reason=openai_finish_reason(finish_reason), index=index
+    )
+    chunk["usage"] = usage.to_dict() if with_usage else None
     extra: dict[str, Any] = {"finish_reason": finish_reason, "timings": asdict(timings)}
     if message_id is not None:
         extra["message_id"] = message_id
