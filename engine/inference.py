@@ -99,7 +99,10 @@ class Engine(Protocol):
         answer (the prompt ends inside it; CannotContinue if the template hides it)."""
 
     def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
-        """Give the chat ``key`` a free slot; return how many prompt tokens it already holds."""
+        """Give the chat ``key`` a free slot; return how many prompt tokens it already holds.
+
+        The engine samples as ``params`` say (penalties, grammar, seed, logprobs); stop
+        strings are the scheduler's, which stops the chat when one appears."""
 
     def step(self) -> list[tuple[Hashable, Step]]:
         """Advance every started chat by one decode; return the chats that produced something."""

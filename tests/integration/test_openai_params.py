@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+import requests
 from openai import OpenAI
 
-from tests.support import Process
+from tests.support import Process, chat_body, read_stream, text_of
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +121,18 @@ def test_what_clients_send_on_every_request_is_accepted(client: OpenAI):
         frequency_penalty=0.5,
     )
     assert answer.choices[0].message.content
+
+
+def test_api_chat_takes_seed_and_stop_too(service: Process):
+    def answer(**extra) -> tuple[str, str]:
+        body = chat_body("Tell me about the sea.", temperature=1, seed=5, max_tokens=24, **extra)
+        with requests.post(service.url + "/api/chat", json=body, stream=True, timeout=120) as response:
+            chunks, done = read_stream(response)
+        assert done
+        return text_of(chunks), chunks[-1]["ruschat"]["finish_reason"]
+
+    text, finish = answer()
+    assert answer() == (text, finish)  # another chat, the same seed: the same words
+    word = text.split()[3]
+    stopped, finish = answer(stop=word)
+    assert finish == "stop" and word not in stopped and text.startswith(stopped)
