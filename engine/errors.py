@@ -25,9 +25,11 @@ _HTTP_CODES = {
 class ApiError(Exception):
     """An error a client should see: stable ``code``, HTTP ``status``, a clear message."""
 
-    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, retry_after: int | None = None, param: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.info = ErrorInfo(code=code, message=message, status=status)
+        self.info = ErrorInfo(code=code, message=message, status=status, param=param)
         self.retry_after = retry_after
 
 
@@ -46,7 +48,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(SchemaError)
     def _schema_error(error: SchemaError) -> Response:
-        return error_response(ErrorInfo(code=error.code, message=error.message, status=error.status))
+        return error_response(ErrorInfo(code=error.code, message=error.message, status=error.status, param=error.field))
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Response:

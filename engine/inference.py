@@ -24,7 +24,6 @@ from __future__ import annotations
 import codecs
 import ctypes
 import logging
-import random
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -33,7 +32,8 @@ from typing import Any, Protocol
 
 from engine.kv_disk import KvDiskCache, layout_folder
 from engine.kv_park import SIMILAR, KvParking, common_prefix, share
-from shared.schemas import GenerationParams
+from engine.sampling import build_sampler, token_logprob
+from shared.schemas import GenerationParams, TokenLogprob
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class Step:
     n_tokens: int
     """Tokens sampled so far in this answer."""
     finish_reason: str | None = None
+    logprob: TokenLogprob | None = None
+    """The sampled token's log-probability, when the answer's params ask for them."""
 
 
 class PromptTooLong(Exception):
@@ -97,7 +99,10 @@ class Engine(Protocol):
         answer (the prompt ends inside it; CannotContinue if the template hides it)."""
 
     def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
-        """Give the chat ``key`` a free slot; return how many prompt tokens it already holds."""
+        """Give the chat ``key`` a free slot; return how many prompt tokens it already holds.
+
+        The engine samples as ``params`` say (penalties, grammar, seed, logprobs); stop
+        strings are the scheduler's, which stops the chat when one appears."""
 
     def step(self) -> list[tuple[Hashable, Step]]:
         """Advance every started chat by one decode; return the chats that produced something."""
@@ -120,8 +125,6 @@ def answer_budget(prompt: Prompt, params: GenerationParams, context_size: int) -
     return min(params.max_tokens, room)
 
 
-REPEAT_WINDOW = 64
-"""The repeat penalty looks at this many of the answer's latest tokens (llama.cpp's default)."""
 DEFAULT_CONTEXT = 4096
 """Tokens of context per chat unless the service asks otherwise (or the model is trained on fewer)."""
 
@@ -154,6 +157,8 @@ class Slot:
     produced: int = 0
     decoder: Any = None
     last_used: float = 0.0
+    top_logprobs: int | None = None
+    """Alternatives to report per token; None: no log-probabilities."""
 
 
 class LlamaEngine:
@@ -264,7 +269,8 @@ class LlamaEngine:
         slot.tokens = list(prompt.tokens[:reuse])
         slot.pending = list(prompt.tokens[reuse:])
         slot.key, slot.next_token = key, None
-        slot.sampler = self._sampler(params)
+        slot.sampler = build_sampler(self._llama_cpp, self._internals, self._model, params)
+        slot.top_logprobs = params.top_logprobs
         slot.budget, slot.produced = budget, 0
         slot.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         slot.last_used = time.monotonic()
@@ -338,16 +344,20 @@ class LlamaEngine:
             slot.produced += 1
             finish = None
             text = ""
+            logprob = None
             if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
                 finish = "stop"
                 text = slot.decoder.decode(b"", final=True)
             else:
+                if slot.top_logprobs is not None:
+                    logits = self._llama_cpp.llama_get_logits_ith(self._ctx.ctx, index)
+                    logprob = token_logprob(logits, self._model.n_vocab(), token, slot.top_logprobs, self._piece)
                 text = slot.decoder.decode(self._piece(token))
                 slot.next_token = token
                 if slot.produced >= slot.budget:
                     finish = "length"
                     text += slot.decoder.decode(b"", final=True)
-            results.append((slot.key, Step(text, slot.produced, finish)))
+            results.append((slot.key, Step(text, slot.produced, finish, logprob)))
             if finish:
                 self._release(slot)
         return results
@@ -360,19 +370,6 @@ class LlamaEngine:
     def close(self) -> None:
         """Finish saving KV caches to disk (call after the worker has stopped)."""
         self._parking.close()
-
-    def _sampler(self, params: GenerationParams) -> Any:
-        sampler = self._internals.LlamaSampler()
-        if params.repeat_penalty != 1.0:
-            sampler.add_penalties(self._model.n_vocab(), REPEAT_WINDOW, params.repeat_penalty, 0.0, 0.0)
-        if params.temperature <= 0:
-            sampler.add_greedy()
-        else:
-            sampler.add_top_p(params.top_p, 1)
-            sampler.add_min_p(params.min_p, 1)
-            sampler.add_temp(params.temperature)
-            sampler.add_dist(random.randrange(2**32))
-        return sampler
 
     def _piece(self, token: int) -> bytes:
         buffer = ctypes.create_string_buffer(64)

@@ -21,7 +21,8 @@ from typing import cast
 
 from engine.cpu import Budget, FixedBudget, Grant
 from engine.inference import Engine, Prompt, PromptTooLong
-from shared.schemas import GenerationParams, Timings, Usage
+from engine.stops import StopFilter
+from shared.schemas import GenerationParams, Timings, TokenLogprob, Usage
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ class Started:
 @dataclass(frozen=True)
 class Token:
     text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
+    """Of the tokens that make up ``text``, when the job's params ask for them."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,9 @@ class _Running:
     parts: list[str] = field(default_factory=list)
     first_token_at: float | None = None
     n_tokens: int = 0
+    stops: StopFilter | None = None
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    """Of tokens whose text is not out yet (held back, or an unfinished character)."""
 
 
 @dataclass(frozen=True)
@@ -308,7 +314,8 @@ class Scheduler:
                 self.engine.stop(job)
                 self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), type(error).__name__))
                 continue
-            self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached)
+            stops = StopFilter(job.params.stop) if job.params.stop else None
+            self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached, stops=stops)
             job.emit(Started(queue_ms=queue_ms))
         if admitted:
             for position, waiting in enumerate(self._waiting, start=1):
@@ -341,10 +348,14 @@ class Scheduler:
                 running.first_token_at = now
             running.n_tokens = step.n_tokens
             produced += 1
-            if step.text:
-                running.parts.append(step.text)
-                job.emit(Token(step.text))
-            if step.finish_reason:
+            if step.logprob is not None:
+                running.logprobs.append(step.logprob)
+            text, stopped = running.stops.feed(step.text) if running.stops else (step.text, False)
+            self._emit_text(job, running, text)
+            if stopped:
+                self.engine.stop(job)
+                self._end(job, "stop")
+            elif step.finish_reason:
                 self._end(job, step.finish_reason)
         if produced and now > started:
             rate = produced / (now - started)
@@ -354,10 +365,20 @@ class Scheduler:
             with self._cond:
                 self._changed()
 
+    @staticmethod
+    def _emit_text(job: Job, running: _Running, text: str) -> None:
+        if text:
+            running.parts.append(text)
+            job.emit(Token(text, tuple(running.logprobs)))
+            running.logprobs.clear()
+
     def _end(self, job: Job, finish: str, error: str | None = None) -> None:
         """Finish a job that held a slot: timings, usage, then store and deliver."""
         with self._cond:
             running = self._running.pop(job)
+        if running.stops is not None:
+            # Text held back in case it began a stop string: the answer ended otherwise.
+            self._emit_text(job, running, running.stops.flush())
         ended = time.monotonic()
         decode_s = ended - running.first_token_at if running.first_token_at else 0.0
         n = running.n_tokens

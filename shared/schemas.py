@@ -7,13 +7,21 @@ raises :class:`SchemaError` (a ``ValueError``) naming the offending field.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 ROLES = ("system", "user", "assistant")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+"""OpenAI's ``response_format`` types: free text, any JSON object, JSON of a given schema."""
+MAX_STOPS = 4
+"""At most this many stop strings per request (OpenAI's limit)."""
+MAX_TOP_LOGPROBS = 20
+MAX_TOKENS_ASKED = 2**31 - 1
+"""``max_tokens`` beyond the context is capped to the room left; beyond this it is refused."""
 GENERATING = "generating"
 """The finish reason of an answer still being written (its text grows as it is saved)."""
 INTERRUPTED = "interrupted"
@@ -52,6 +60,7 @@ class Limits:
     max_messages: int = 200
     max_message_chars: int = 32_000
     max_tokens: int = 2048
+    """The most a chat's settings offer (the page); a request may ask more, capped by the context."""
     max_title_chars: int = 200
 
 
@@ -310,24 +319,72 @@ class SessionPatch:
 @dataclass(frozen=True)
 class GenerationParams:
     max_tokens: int = 512
+    """Asked for; an answer also ends where the context is full (``finish_reason: length``)."""
     temperature: float = 0.7
     top_p: float = 0.95
     min_p: float = 0.05
     """Drop tokens less likely than this share of the likeliest one (llama.cpp's default)."""
     repeat_penalty: float = 1.0
     """Above 1: tokens of the answer's last 64 become less likely (1 = off)."""
+    stop: tuple[str, ...] = ()
+    """The answer ends where one of these appears (left out of it), ``finish_reason: stop``."""
+    seed: int | None = None
+    """Same seed, same parameters, same prompt: the same answer. None: a random one."""
+    presence_penalty: float = 0.0
+    """OpenAI's: subtracted from the logit of every token already in the answer (-2..2)."""
+    frequency_penalty: float = 0.0
+    """OpenAI's: subtracted once per earlier occurrence in the answer (-2..2)."""
+    grammar: str | None = None
+    """A GBNF grammar the answer must follow (``response_format`` of /v1); None: free text."""
+    top_logprobs: int | None = None
+    """Report each answer token's log-probability and this many alternatives; None: don't."""
+
+    CHAT_FIELDS = (
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "min_p",
+        "repeat_penalty",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+    )
+    """What a chat's settings keep (``grammar`` and ``top_logprobs`` are per /v1 request)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: list(self.stop) if name == "stop" else getattr(self, name) for name in self.CHAT_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> GenerationParams:
-        # OpenAI renamed max_tokens to max_completion_tokens; accept both.
+        # OpenAI renamed max_tokens to max_completion_tokens; accept both. A large value
+        # is not refused (clients send 4096 by default): the context caps the answer.
         key = "max_completion_tokens" if data.get("max_completion_tokens") is not None else "max_tokens"
         return cls(
-            max_tokens=_int(data, key, min(cls.max_tokens, limits.max_tokens), 1, limits.max_tokens),
+            max_tokens=_int(data, key, min(cls.max_tokens, limits.max_tokens), 1, MAX_TOKENS_ASKED),
             temperature=_number(data, "temperature", cls.temperature, 0.0, 2.0),
             top_p=_number(data, "top_p", cls.top_p, 0.0, 1.0),
             min_p=_number(data, "min_p", cls.min_p, 0.0, 1.0),
             repeat_penalty=_number(data, "repeat_penalty", cls.repeat_penalty, 0.5, 2.0),
+            stop=_stops(data),
+            seed=None if data.get("seed") is None else _int(data, "seed", 0, -(2**63), 2**64 - 1),
+            presence_penalty=_number(data, "presence_penalty", 0.0, -2.0, 2.0),
+            frequency_penalty=_number(data, "frequency_penalty", 0.0, -2.0, 2.0),
         )
+
+
+def _stops(data: Mapping[str, Any]) -> tuple[str, ...]:
+    raw = data.get("stop")
+    if raw is None:
+        return ()
+    stops = [raw] if isinstance(raw, str) else raw
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
+        raise SchemaError("'stop' must be a string or a list of strings", field="stop")
+    if len(stops) > MAX_STOPS:
+        raise SchemaError(f"'stop' holds at most {MAX_STOPS} strings", field="stop")
+    if any(len(s) > 200 for s in stops):
+        raise SchemaError("a 'stop' string is longer than 200 characters", field="stop")
+    return tuple(dict.fromkeys(s for s in stops if s))  # empty ones stop nothing
 
 
 @dataclass(frozen=True)
@@ -340,7 +397,7 @@ class ChatSettings:
     """One of CONTEXT_POLICIES: what happens when the chat outgrows the model's context."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"system": self.system, **asdict(self.params), "context": self.context}
+        return {"system": self.system, **self.params.to_dict(), "context": self.context}
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatSettings:
@@ -410,7 +467,7 @@ class ChatRequest:
         data: dict[str, Any] = {
             "session_id": self.session_id,
             "messages": [asdict(m) for m in self.messages],
-            **asdict(self.params),
+            **self.params.to_dict(),
         }
         if self.system is not None:
             data["system"] = self.system
@@ -421,31 +478,100 @@ class ChatRequest:
         return data
 
 
+def _openai_message(data: Any, where: str) -> dict[str, Any]:
+    """An OpenAI message in our terms: the ``developer`` role is a system message, and
+    ``content`` given as a list of text parts (LangChain, agent SDKs) is their text joined."""
+    data = dict(_mapping(data, where))
+    if data.get("role") == "developer":
+        data["role"] = "system"
+    content = data.get("content")
+    if isinstance(content, list):
+        texts = []
+        for i, part in enumerate(content):
+            part = _mapping(part, f"{where}.content[{i}]")
+            if part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise SchemaError("only text content parts are supported", field="content")
+            texts.append(part["text"])
+        data["content"] = "\n".join(texts)
+    elif content is None and data.get("role") == "assistant":
+        data["content"] = ""  # an assistant turn that only called tools
+    return data
+
+
+@dataclass(frozen=True)
+class ResponseFormat:
+    """OpenAI's ``response_format``: ``text``, ``json_object`` or ``json_schema`` (with
+    the schema as JSON text; None: any JSON object)."""
+
+    type: str = "text"
+    schema: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ResponseFormat:
+        if data is None:
+            return cls()
+        data = _mapping(data, "response_format")
+        kind = _str(data, "type")
+        if kind not in RESPONSE_FORMATS:
+            raise SchemaError(f"'response_format.type' must be one of {', '.join(RESPONSE_FORMATS)}", field="type")
+        if kind != "json_schema":
+            return cls(kind)
+        spec = _mapping(data.get("json_schema"), "json_schema")
+        schema = spec.get("schema")
+        if schema is None:
+            return cls(kind)
+        return cls(kind, json.dumps(_mapping(schema, "schema"), sort_keys=True))
+
+
 @dataclass(frozen=True)
 class CompletionRequest:
-    """Body of the OpenAI-compatible ``POST /v1/chat/completions`` (the subset we honour)."""
+    """Body of the OpenAI-compatible ``POST /v1/chat/completions`` (the subset we honour;
+    unknown fields are ignored, as OpenAI-compatible servers do)."""
 
     messages: tuple[ChatMessage, ...]
     params: GenerationParams
     stream: bool = False
     include_usage: bool = False
     model: str | None = None
+    n: int = 1
+    """Answers to the same prompt, generated side by side (at most the service's slots)."""
+    response_format: ResponseFormat = field(default_factory=ResponseFormat)
+    logprobs: bool = False
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> CompletionRequest:
         data = _mapping(data, "body")
-        stream = data.get("stream", False)
-        if not isinstance(stream, bool):
-            raise SchemaError("'stream' must be a boolean", field="stream")
-        options = data.get("stream_options") or {}
-        options = _mapping(options, "stream_options")
+        stream = _bool(data, "stream")
+        options = _mapping(data.get("stream_options") or {}, "stream_options")
+        raw = data.get("messages")
+        if isinstance(raw, list):
+            data = {**data, "messages": [_openai_message(m, f"messages[{i}]") for i, m in enumerate(raw)]}
+        logprobs = _bool(data, "logprobs")
+        top = data.get("top_logprobs")
+        if top is not None and not logprobs:
+            raise SchemaError("'top_logprobs' requires 'logprobs': true", field="top_logprobs")
+        params = GenerationParams.from_dict(data, limits)
+        if logprobs:
+            params = replace(params, top_logprobs=_int(data, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS))
         return cls(
             messages=_messages(data, limits),
-            params=GenerationParams.from_dict(data, limits),
+            params=params,
             stream=stream,
-            include_usage=bool(options.get("include_usage", False)),
+            include_usage=_bool(options, "include_usage"),
             model=_str(data, "model", optional=True),
+            n=_int(data, "n", 1, 1, 128),
+            response_format=ResponseFormat.from_dict(data.get("response_format")),
+            logprobs=logprobs,
         )
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise SchemaError(f"'{key}' must be a boolean", field=key)
+    return value
 
 
 # --------------------------------------------------------------------------- stream events
@@ -461,6 +587,25 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One answer token's log-probability (``logprobs.content[]`` of OpenAI's responses)
+    and, when asked, the likeliest tokens at its place, likeliest first."""
+
+    token: str
+    logprob: float
+    bytes: tuple[int, ...]
+    top: tuple[TokenLogprob, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "token": self.token,
+            "logprob": self.logprob,
+            "bytes": list(self.bytes),
+            "top_logprobs": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.bytes)} for t in self.top],
         }
 
 
@@ -530,19 +675,36 @@ def completion_chunk(
     content: str | None = None,
     role: str | None = None,
     finish_reason: str | None = None,
+    index: int = 0,
+    logprobs: Iterable[TokenLogprob] | None = None,
 ) -> dict[str, Any]:
-    """One OpenAI ``chat.completion.chunk`` object."""
+    """One OpenAI ``chat.completion.chunk`` object, of choice ``index``."""
     delta: dict[str, Any] = {}
     if role is not None:
         delta["role"] = role
     if content is not None:
         delta["content"] = content
+    choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish_reason}
+    if logprobs is not None:
+        choice["logprobs"] = {"content": [entry.to_dict() for entry in logprobs]}
     return {
         "id": completion_id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+        "choices": [choice],
+    }
+
+
+def usage_chunk(completion_id: str, created: int, model: str, usage: Usage) -> dict[str, Any]:
+    """The chunk after the last choice's when a client asks ``stream_options.include_usage``."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage.to_dict(),
     }
 
 
@@ -563,10 +725,17 @@ def final_chunk(
     session_id: str | None = None,
     error: ErrorInfo | None = None,
     context: ContextInfo | None = None,
+    index: int = 0,
+    with_usage: bool = True,
 ) -> dict[str, Any]:
-    """The last chunk: OpenAI fields plus our own under ``ruschat``."""
-    chunk = completion_chunk(completion_id, created, model, finish_reason=openai_finish_reason(finish_reason))
-    chunk["usage"] = usage.to_dict()
+    """The last chunk (of choice ``index``): OpenAI fields plus our own under ``ruschat``.
+
+    ``with_usage`` False: ``usage`` is null, because a usage chunk follows (OpenAI's
+    ``stream_options.include_usage``) and clients add up every usage they read."""
+    chunk = completion_chunk(
+        completion_id, created, model, finish_reason=openai_finish_reason(finish_reason), index=index
+    )
+    chunk["usage"] = usage.to_dict() if with_usage else None
     extra: dict[str, Any] = {"finish_reason": finish_reason, "timings": asdict(timings)}
     if message_id is not None:
         extra["message_id"] = message_id
@@ -628,14 +797,17 @@ def parse_chunk(data: Any) -> StreamDelta:
 
 @dataclass(frozen=True)
 class ErrorInfo:
-    """The one error shape of every endpoint: ``{"error": {"code", "message", "type"}}``.
+    """The one error shape of every endpoint: ``{"error": {"code", "message", "type",
+    "param", "status"}}``.
 
-    ``type`` follows OpenAI's error types so that OpenAI clients raise the right exception.
+    ``type`` follows OpenAI's error types so that OpenAI clients raise the right exception;
+    ``param`` names the request field at fault, or is null (as OpenAI's).
     """
 
     code: str
     message: str
     status: int = 400
+    param: str | None = None
 
     @property
     def type(self) -> str:
@@ -650,7 +822,15 @@ class ErrorInfo:
         return "invalid_request_error"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "type": self.type, "status": self.status}}
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "status": self.status,
+            }
+        }
 
     @classmethod
     def from_dict(cls, data: Any) -> ErrorInfo:
@@ -659,6 +839,7 @@ class ErrorInfo:
             code=_str(body, "code") or "",
             message=_str(body, "message") or "",
             status=_int(body, "status", 500, 100, 599),
+            param=_str(body, "param", optional=True),
         )
 
 

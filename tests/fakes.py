@@ -9,13 +9,20 @@ from dataclasses import dataclass
 
 from engine.inference import Prompt, PromptTooLong, Step, answer_budget
 from engine.scheduler import Finished, Job, Token
-from shared.schemas import GenerationParams
+from shared.schemas import GenerationParams, TokenLogprob
 
 
 @dataclass
 class _Chat:
     budget: int
+    params: GenerationParams
     produced: int = 0
+
+
+def fake_logprob(piece: str, top: int) -> TokenLogprob:
+    """A made-up log-probability: the piece at -0.25, alternatives each less likely."""
+    alternatives = tuple(TokenLogprob(f"alt{i}", -1.0 - i, tuple(f"alt{i}".encode())) for i in range(top))
+    return TokenLogprob(piece, -0.25, tuple(piece.encode()), alternatives)
 
 
 class FakeEngine:
@@ -37,6 +44,8 @@ class FakeEngine:
         self.slots = slots
         self.prompts: list[list[dict[str, str]]] = []
         self.started: list[Hashable] = []
+        self.params: list[GenerationParams] = []
+        """The params of every started chat, in order."""
         self.fail_with: Exception | None = None
         self.continued: list[bool] = []
         """Whether each prepared conversation ends in an answer to continue."""
@@ -56,8 +65,9 @@ class FakeEngine:
 
     def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
         assert len(self._chats) < self.slots, "the scheduler started more chats than there are slots"
-        self._chats[key] = _Chat(budget=answer_budget(prompt, params, self.context_size))
+        self._chats[key] = _Chat(budget=answer_budget(prompt, params, self.context_size), params=params)
         self.started.append(key)
+        self.params.append(params)
         return 0
 
     def step(self) -> list[tuple[Hashable, Step]]:
@@ -74,7 +84,9 @@ class FakeEngine:
                 finish = "stop"
             elif chat.produced >= chat.budget:
                 finish = "length"
-            results.append((key, Step(piece, chat.produced, finish)))
+            top = chat.params.top_logprobs
+            logprob = fake_logprob(piece, top) if top is not None else None
+            results.append((key, Step(piece, chat.produced, finish, logprob)))
             if finish:
                 del self._chats[key]
         return results

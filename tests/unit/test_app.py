@@ -28,7 +28,7 @@ def assert_error(response, status: int, code: str) -> None:
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.is_json
     error = response.get_json()["error"]
-    assert set(error) == {"code", "message", "type", "status"}
+    assert set(error) == {"code", "message", "type", "param", "status"}
     assert (error["code"], error["status"]) == (code, status)
     assert "Traceback" not in error["message"]
 
@@ -324,7 +324,15 @@ def test_continue_needs_an_answer_stored_here(client: FlaskClient):
 
 def test_a_chat_keeps_the_settings_it_was_started_with_and_patch_replaces_them(client: FlaskClient):
     body = chat_body(
-        system="Answer in French.", temperature=0.2, min_p=0.1, repeat_penalty=1.1, max_tokens=3, context="strict"
+        system="Answer in French.",
+        temperature=0.2,
+        min_p=0.1,
+        repeat_penalty=1.1,
+        max_tokens=3,
+        context="strict",
+        stop="###",
+        seed=7,
+        presence_penalty=0.5,
     )
     client.post("/api/chat", json=body).get_data()
     session = client.get(f"/api/sessions/{body['session_id']}").get_json()
@@ -335,6 +343,10 @@ def test_a_chat_keeps_the_settings_it_was_started_with_and_patch_replaces_them(c
         "top_p": 0.95,
         "min_p": 0.1,
         "repeat_penalty": 1.1,
+        "stop": ["###"],
+        "seed": 7,
+        "presence_penalty": 0.5,
+        "frequency_penalty": 0.0,
         "context": "strict",
     }
     started = session["settings_updated_at"]

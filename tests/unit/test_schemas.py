@@ -57,7 +57,7 @@ def test_message_without_id_gets_a_uuid():
         ({"messages": [{"role": "assistant", "content": "x"}]}, "messages"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": "12"}, "max_tokens"),
-        ({"max_tokens": 10**9}, "max_tokens"),
+        ({"max_tokens": 2**31}, "max_tokens"),
         ({"temperature": True}, "temperature"),
         ({"temperature": float("nan")}, "temperature"),
         ({"top_p": 1.5}, "top_p"),
@@ -137,9 +137,17 @@ def test_session_patch_needs_a_title():
 def test_error_shape_is_pinned():
     info = ErrorInfo(code="session_not_found", message="no such session", status=404)
     assert info.to_dict() == {
-        "error": {"code": "session_not_found", "message": "no such session", "type": "not_found_error", "status": 404}
+        "error": {
+            "code": "session_not_found",
+            "message": "no such session",
+            "type": "not_found_error",
+            "param": None,
+            "status": 404,
+        }
     }
     assert ErrorInfo.from_dict(info.to_dict()) == info
+    bad_field = ErrorInfo(code="invalid_request", message="'n' must be at most 4", param="n")
+    assert ErrorInfo.from_dict(bad_field.to_dict()) == bad_field
 
 
 def test_service_info_round_trips_and_validates_state():

@@ -54,9 +54,16 @@ CONTEXT_CHOICES = (
 """The options of "When the chat outgrows the model's context" (``ChatSettings.context``)."""
 
 
-def settings_from_form(values: Mapping[str, str]) -> ChatSettings:
-    """The settings the panel's fields describe (their text values by name); SchemaError if one is wrong."""
-    data: dict[str, object] = {"system": values.get("system", ""), "context": values.get("context") or "window"}
+def settings_from_form(values: Mapping[str, str], keep: ChatSettings | None = None) -> ChatSettings:
+    """The settings the panel's fields describe (their text values by name); SchemaError if one is wrong.
+
+    Those the panel does not show (``stop``, ``seed``, the penalties: set through the API)
+    are taken from ``keep``, the chat's settings so far."""
+    data: dict[str, object] = {
+        **(keep.to_dict() if keep is not None else {}),
+        "system": values.get("system", ""),
+        "context": values.get("context") or "window",
+    }
     for spec in FIELDS:
         text = values.get(spec.name, "").strip()
         if not text:
@@ -65,6 +72,9 @@ def settings_from_form(values: Mapping[str, str]) -> ChatSettings:
             number = float(text)
         except ValueError:
             raise SchemaError(f"{spec.label} must be a number", field=spec.name) from None
+        if spec.integer and not spec.low <= number <= spec.high:
+            # The API takes more (capped by the context); the panel offers its range.
+            raise SchemaError(f"{spec.label} must be between {spec.low} and {spec.high}", field=spec.name)
         if spec.integer:
             if not number.is_integer():
                 raise SchemaError(f"{spec.label} must be a whole number", field=spec.name)
