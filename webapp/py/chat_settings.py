@@ -43,6 +43,8 @@ FIELDS = (
     NumberField("max_tokens", "Max tokens", 1, DEFAULT_LIMITS.max_tokens, 1, integer=True),
     NumberField("min_p", "Min p", 0.0, 1.0, 0.01),
     NumberField("repeat_penalty", "Repeat penalty", 0.5, 2.0, 0.05),
+    NumberField("presence_penalty", "Presence penalty", -2.0, 2.0, 0.1),
+    NumberField("frequency_penalty", "Frequency penalty", -2.0, 2.0, 0.1),
 )
 
 
@@ -57,8 +59,8 @@ CONTEXT_CHOICES = (
 def settings_from_form(values: Mapping[str, str], keep: ChatSettings | None = None) -> ChatSettings:
     """The settings the panel's fields describe (their text values by name); SchemaError if one is wrong.
 
-    Those the panel does not show (``stop``, ``seed``, the penalties: set through the API)
-    are taken from ``keep``, the chat's settings so far."""
+    Those the panel does not show (``stop``, ``seed``: set through the API) are taken
+    from ``keep``, the chat's settings so far."""
     data: dict[str, object] = {
         **(keep.to_dict() if keep is not None else {}),
         "system": values.get("system", ""),
