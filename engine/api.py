@@ -38,7 +38,9 @@ def read_json() -> Any:
     raw = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    # ValueError covers bad JSON, bad UTF-8 and an integer over Python's 4,300 digits;
+    # RecursionError, arrays or objects nested thousands deep.
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
 
 

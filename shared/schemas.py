@@ -75,6 +75,10 @@ def _str(data: Mapping[str, Any], key: str, *, optional: bool = False, max_chars
         raise SchemaError(f"'{key}' is required", field=key)
     if not isinstance(value, str):
         raise SchemaError(f"'{key}' must be a string", field=key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but not text
+        raise SchemaError(f"'{key}' is not valid Unicode text (lone surrogate)", field=key) from None
     if max_chars is not None and len(value) > max_chars:
         raise SchemaError(f"'{key}' is longer than {max_chars} characters", field=key, code="too_large", status=413)
     return value
@@ -85,11 +89,17 @@ def _number(data: Mapping[str, Any], key: str, default: float, low: float, high:
     if value is None:
         return default
     # bool is an int in Python, but `true` is not a temperature.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SchemaError(f"'{key}' must be a number", field=key)
+    # An int compares exactly however long it is; float() of a 400-digit one overflows.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"'{key}' must be a finite number", field=key)
     if not low <= value <= high:
         raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range under an unbounded ``high``
+        raise SchemaError(f"'{key}' is too large", field=key) from None
 
 
 def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
