@@ -36,7 +36,8 @@ COMMON = (403, 405, 414, 431)
 """What any request may get: refused callers, wrong methods, oversized request heads."""
 
 SSE_DESCRIPTION = (
-    "Server-Sent Events. `data:` events carry `ChatCompletionChunk` objects (OpenAI's "
+    "Server-Sent Events (`StreamEvent`, one schema per event). `data:` events carry "
+    "`ChatCompletionChunk` objects (OpenAI's "
     "`chat.completion.chunk`): a first chunk with the role (and the stored answer's "
     "`ruschat.message_id`), one per piece of text, a final one with `finish_reason`, `usage` "
     "and `ruschat`; then `data: [DONE]`."
@@ -71,7 +72,7 @@ def _json(description: str, schema: Schema) -> dict[str, Schema]:
 
 
 def _sse(description: str) -> dict[str, Schema]:
-    return {"200": {"description": description, "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+    return {"200": {"description": description, "content": {"text/event-stream": {"schema": ref("StreamEvent")}}}}
 
 
 def _body(name: str) -> Schema:
@@ -92,7 +93,7 @@ def _paths() -> dict[str, Schema]:
             "description": "`stream: false`: the completion. `stream: true`: " + SSE_DESCRIPTION,
             "content": {
                 "application/json": {"schema": ref("ChatCompletion")},
-                "text/event-stream": {"schema": {"type": "string"}},
+                "text/event-stream": {"schema": ref("StreamEvent")},
             },
         }
     }

@@ -39,6 +39,9 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
 }
 """The sampling numbers ``GenerationParams.from_dict`` accepts (pinned by a unit test)."""
 
+NOT_BLANK = "[^" + "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "]"
+"""A character Python's ``str.strip`` keeps (none is above U+3000): a title needs one."""
+
 _SCALARS: dict[str, Schema] = {
     "str": {"type": "string"},
     "int": {"type": "integer"},
@@ -74,11 +77,27 @@ def _nullable(schema: Schema) -> Schema:
 
 def generation_properties(limits: Limits) -> dict[str, Schema]:
     """The sampling options of ``POST /api/chat``, ``/v1/chat/completions`` and settings."""
-    tokens: Schema = {"type": ["integer", "null"], "minimum": 1, "maximum": limits.max_tokens}
-    properties: dict[str, Schema] = {"max_tokens": tokens, "max_completion_tokens": tokens}
+    properties: dict[str, Schema] = {"max_tokens": max_tokens(limits), "max_completion_tokens": max_tokens(limits)}
     for name, (low, high) in NUMBER_RANGES.items():
         properties[name] = {"type": ["number", "null"], "minimum": low, "maximum": high}
     return properties
+
+
+def max_tokens(limits: Limits) -> Schema:
+    return {"type": ["integer", "null"], "minimum": 1, "maximum": limits.max_tokens}
+
+
+def request_with_params(schema: Schema, limits: Limits) -> Schema:
+    """A request body with the sampling options: ``max_tokens`` counts only without
+    ``max_completion_tokens`` (OpenAI's newer name for it), as GenerationParams reads them."""
+    properties = {**schema["properties"], **generation_properties(limits)}
+    properties["max_tokens"] = {"description": "Ignored when `max_completion_tokens` is given."}
+    return {
+        **schema,
+        "properties": properties,
+        "if": {"properties": {"max_completion_tokens": {"type": "integer"}}, "required": ["max_completion_tokens"]},
+        "else": {"properties": {"max_tokens": max_tokens(limits)}},
+    }
 
 
 def settings_schema(limits: Limits) -> Schema:
@@ -91,13 +110,32 @@ def settings_schema(limits: Limits) -> Schema:
 
 
 def settings_input(limits: Limits) -> Schema:
+    properties: dict[str, Schema] = {
+        "system": {"type": ["string", "null"], "maxLength": limits.max_message_chars},
+        "context": {"type": ["string", "null"], "enum": [*CONTEXT_POLICIES, None]},
+    }
+    return request_with_params({"type": "object", "properties": properties}, limits)
+
+
+def _json_text(schema: Schema) -> Schema:
+    """A string holding JSON that ``schema`` describes (an SSE ``data`` field)."""
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def stream_event() -> Schema:
+    """One Server-Sent Event of a chat stream, as OpenAPI 3.1 tools read ``text/event-stream``:
+    ``data:`` chunks (``ChatCompletionChunk``), ``event: status`` and the final ``[DONE]``."""
+    chunk_or_done: Schema = {
+        "if": {"properties": {"data": {"const": "[DONE]"}}},
+        "else": {"properties": {"data": _json_text(ref("ChatCompletionChunk"))}},
+    }
     return {
         "type": "object",
-        "properties": {
-            "system": {"type": ["string", "null"], "maxLength": limits.max_message_chars},
-            **generation_properties(limits),
-            "context": {"type": ["string", "null"], "enum": [*CONTEXT_POLICIES, None]},
-        },
+        "properties": {"event": {"type": "string", "enum": ["message", "status"]}, "data": {"type": "string"}},
+        "required": ["data"],
+        "if": {"properties": {"event": {"const": "status"}}, "required": ["event"]},
+        "then": {"properties": {"data": _json_text(ref("StatusEvent"))}},
+        "else": chunk_or_done,
     }
 
 
@@ -178,11 +216,15 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
         },
         "SessionPatch": {
             "type": "object",
-            "description": "A new title, new settings (replacing the chat's), or both.",
+            "description": "A new title (not blank), new settings (replacing the chat's), or both.",
             "properties": {
-                "title": {"type": ["string", "null"], "minLength": 1, "maxLength": limits.max_title_chars},
+                "title": {"type": ["string", "null"], "maxLength": limits.max_title_chars, "pattern": NOT_BLANK},
                 "settings": {"anyOf": [ref("SettingsInput"), {"type": "null"}]},
             },
+            "anyOf": [
+                {"properties": {"title": {"type": "string"}}, "required": ["title"]},
+                {"properties": {"settings": {"type": "object"}}, "required": ["settings"]},
+            ],
         },
         "ChatMessage": {
             "type": "object",
@@ -193,42 +235,46 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
             },
             "required": ["role", "content"],
         },
-        "ChatRequest": {
-            "type": "object",
-            "description": "The branch being answered, root first; the last message is the question "
-            "(or, with `continue`, the stored answer to resume).",
-            "properties": {
-                "session_id": uuid,
-                "messages": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": limits.max_messages,
-                    "items": ref("ChatMessage"),
+        "ChatRequest": request_with_params(
+            {
+                "type": "object",
+                "description": "The branch being answered, root first; the last message is the question "
+                "(or, with `continue`, the stored answer to resume).",
+                "properties": {
+                    "session_id": uuid,
+                    "messages": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": limits.max_messages,
+                        "items": ref("ChatMessage"),
+                    },
+                    "system": {"type": ["string", "null"], "maxLength": limits.max_message_chars},
+                    "context": {"type": ["string", "null"], "enum": [*CONTEXT_POLICIES, None]},
+                    "continue": {"type": "boolean"},
                 },
-                "system": {"type": ["string", "null"], "maxLength": limits.max_message_chars},
-                "context": {"type": ["string", "null"], "enum": [*CONTEXT_POLICIES, None]},
-                "continue": {"type": "boolean"},
-                **generation_properties(limits),
+                "required": ["session_id", "messages"],
             },
-            "required": ["session_id", "messages"],
-        },
-        "CompletionRequest": {
-            "type": "object",
-            "description": "OpenAI's chat completion request: the parameters listed are honoured, others ignored.",
-            "properties": {
-                "model": {"type": ["string", "null"], "description": "Ignored: the service runs one model."},
-                "messages": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": limits.max_messages,
-                    "items": ref("ChatMessage"),
+            limits,
+        ),
+        "CompletionRequest": request_with_params(
+            {
+                "type": "object",
+                "description": "OpenAI's chat completion request: the parameters listed are honoured, others ignored.",
+                "properties": {
+                    "model": {"type": ["string", "null"], "description": "Ignored: the service runs one model."},
+                    "messages": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": limits.max_messages,
+                        "items": ref("ChatMessage"),
+                    },
+                    "stream": {"type": "boolean"},
+                    "stream_options": {"type": ["object", "null"]},
                 },
-                "stream": {"type": "boolean"},
-                "stream_options": {"type": ["object", "null"]},
-                **generation_properties(limits),
+                "required": ["messages"],
             },
-            "required": ["messages"],
-        },
+            limits,
+        ),
         "Usage": usage,
         "Timings": timings,
         "ContextInfo": from_dataclass(
@@ -296,6 +342,17 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
             },
             "required": ["id", "object", "created", "model", "choices"],
         },
+        "StatusEvent": {
+            "type": "object",
+            "description": "`event: status` of `POST /api/chat`: waiting in the queue, then generating.",
+            "properties": {
+                "state": {"type": "string", "enum": ["queued", "generating"]},
+                "position": {"type": "integer", "minimum": 1},
+                "queue_ms": {"type": "number", "minimum": 0},
+            },
+            "required": ["state"],
+        },
+        "StreamEvent": stream_event(),
         "ModelList": {
             "type": "object",
             "properties": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from engine.cpu import default_directory, usable_cores
@@ -180,6 +180,12 @@ def config_from_args(
         help="folder for the saved KV caches (default: data/kv/<service>)",
     )
     parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=int(_env(environ, prefix, "MAX_TOKENS") or Limits.max_tokens),
+        help=f"the most tokens one answer may ask for (default {Limits.max_tokens})",
+    )
+    parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
     )
     parser.add_argument(
@@ -203,6 +209,8 @@ def config_from_args(
         parser.error("--max-queue must not be negative")
     if not 1 <= args.parallel <= 64:
         parser.error("--parallel must be between 1 and 64")
+    if not 1 <= args.max_tokens <= 1_000_000:
+        parser.error("--max-tokens must be between 1 and 1000000")
     if args.park_mb < 0:
         parser.error("--park-mb must not be negative")
     if args.kv_disk_mb < 0:
@@ -238,6 +246,7 @@ def config_from_args(
         park_bytes=args.park_mb * 1024 * 1024,
         kv_disk_dir=Path(args.kv_dir).expanduser() if args.kv_dir else data_dir / "kv" / profile.name,
         kv_disk_bytes=args.kv_disk_mb * 1024 * 1024,
+        limits=replace(Limits(), max_tokens=args.max_tokens),
         allowed_origins=origins,
         allowed_hosts=hosts,
         http_threads=args.max_queue + args.parallel + 20,

@@ -106,6 +106,9 @@ def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -
     value = data.get(key)
     if value is None:
         return default
+    # JSON has one number type: 64.0 is the integer 64, as JSON Schema reads it too.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SchemaError(f"'{key}' must be an integer", field=key)
     if not low <= value <= high:

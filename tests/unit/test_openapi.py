@@ -98,8 +98,13 @@ def test_documented_number_ranges_are_the_ones_enforced(name: str):
 
 
 def test_documented_limits_are_the_ones_enforced(spec: dict):
-    request = spec["components"]["schemas"]["ChatRequest"]["properties"]
-    assert request["max_tokens"]["maximum"] == DEFAULT_LIMITS.max_tokens
+    chat = spec["components"]["schemas"]["ChatRequest"]
+    request = chat["properties"]
+    assert request["max_completion_tokens"]["maximum"] == DEFAULT_LIMITS.max_tokens
+    assert chat["else"]["properties"]["max_tokens"]["maximum"] == DEFAULT_LIMITS.max_tokens
+    # max_tokens counts only without max_completion_tokens, as documented.
+    both = {"max_tokens": DEFAULT_LIMITS.max_tokens + 1, "max_completion_tokens": 8}
+    assert GenerationParams.from_dict(both).max_tokens == 8
     GenerationParams.from_dict({"max_tokens": DEFAULT_LIMITS.max_tokens})
     with pytest.raises(SchemaError):
         GenerationParams.from_dict({"max_tokens": DEFAULT_LIMITS.max_tokens + 1})

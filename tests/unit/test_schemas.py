@@ -9,6 +9,7 @@ from shared.schemas import (
     ChatRequest,
     CompletionRequest,
     ErrorInfo,
+    GenerationParams,
     Limits,
     Message,
     SchemaError,
@@ -263,3 +264,11 @@ def test_answers_carry_their_context_and_sessions_their_summaries():
         "note": None,
     }
     assert parse_chunk(chunk).context == context
+
+
+def test_integer_fields_take_integral_floats_as_json_schema_does():
+    # Found by the Schemathesis fuzz test: 64.0 is an integer to JSON Schema (and JSON).
+    assert GenerationParams.from_dict({"max_tokens": 64.0}).max_tokens == 64
+    for bad in (64.5, float("inf"), float("nan"), True):
+        with pytest.raises(SchemaError):
+            GenerationParams.from_dict({"max_tokens": bad})
