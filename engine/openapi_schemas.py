@@ -17,6 +17,7 @@ from shared.schemas import (
     ROLES,
     SERVICE_STATES,
     THREAD_REASONS,
+    UUID_PATTERN,
     ContextInfo,
     GenerationParams,
     Limits,
@@ -141,7 +142,7 @@ def stream_event() -> Schema:
 
 def component_schemas(limits: Limits) -> dict[str, Schema]:
     session_fields: dict[str, Schema] = {
-        "id": {"type": "string", "format": "uuid"},
+        "id": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
         "title": {"type": "string"},
         "created_at": {"type": "number"},
         "updated_at": {"type": "number"},
@@ -149,7 +150,7 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
         "settings": _nullable(ref("Settings")),
         "settings_updated_at": {"type": "number"},
     }
-    uuid: Schema = {"type": "string", "format": "uuid"}
+    uuid: Schema = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
     timings = from_dataclass(Timings)
     counts = ("prompt_tokens", "completion_tokens", "total_tokens")
     usage: Schema = {
@@ -193,8 +194,8 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
             Message,
             id=uuid,
             session_id=uuid,
-            parent_id={"type": ["string", "null"], "format": "uuid"},
-            window_from={"type": ["string", "null"], "format": "uuid"},
+            parent_id={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
+            window_from={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
             role={"type": "string", "enum": list(ROLES)},
             finish_reason={"type": ["string", "null"], "enum": [*FINISH_REASONS, None]},
         ),
@@ -229,7 +230,12 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
         "ChatMessage": {
             "type": "object",
             "properties": {
-                "id": {"type": ["string", "null"], "format": "uuid", "description": "Made by the client."},
+                "id": {
+                    "type": ["string", "null"],
+                    "format": "uuid",
+                    "pattern": UUID_PATTERN,
+                    "description": "Made by the client.",
+                },
                 "role": {"type": "string", "enum": list(ROLES)},
                 "content": {"type": "string", "maxLength": limits.max_message_chars},
             },
@@ -280,8 +286,8 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
         "ContextInfo": from_dataclass(
             ContextInfo,
             policy={"type": "string", "enum": list(CONTEXT_POLICIES)},
-            visible_from={"type": ["string", "null"], "format": "uuid"},
-            summary_id={"type": ["string", "null"], "format": "uuid"},
+            visible_from={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
+            summary_id={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
         ),
         "ChatCompletion": {
             "type": "object",

@@ -8,6 +8,7 @@ raises :class:`SchemaError` (a ``ValueError``) naming the offending field.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -127,14 +128,18 @@ def _optional_uuid(data: Mapping[str, Any], key: str) -> str | None:
     return None if data.get(key) is None else check_uuid(data.get(key), key)
 
 
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""A UUID in its standard 8-4-4-4-12 form, in either case (the form ids cross the wire in)."""
+
+
 def check_uuid(value: Any, key: str) -> str:
-    """Return ``value`` in canonical UUID form, or raise SchemaError."""
+    """Return ``value`` in canonical (lower-case) UUID form, or raise SchemaError."""
     if not isinstance(value, str):
         raise SchemaError(f"'{key}' must be a UUID string", field=key)
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise SchemaError(f"'{key}' is not a valid UUID", field=key) from None
+    # uuid.UUID alone also takes braces, "urn:uuid:" and hyphens anywhere.
+    if re.fullmatch(UUID_PATTERN, value) is None:
+        raise SchemaError(f"'{key}' is not a valid UUID", field=key)
+    return str(uuid.UUID(value))
 
 
 def new_id() -> str:
@@ -450,8 +455,8 @@ class CompletionRequest:
         stream = data.get("stream", False)
         if not isinstance(stream, bool):
             raise SchemaError("'stream' must be a boolean", field="stream")
-        options = data.get("stream_options") or {}
-        options = _mapping(options, "stream_options")
+        options = data.get("stream_options")
+        options = {} if options is None else _mapping(options, "stream_options")  # false, "" or [] too
         return cls(
             messages=_messages(data, limits),
             params=GenerationParams.from_dict(data, limits),

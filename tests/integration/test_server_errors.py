@@ -9,6 +9,8 @@ import pytest
 
 from tests.support import Process
 
+pytestmark = pytest.mark.integration
+
 
 def exchange(service: Process, raw: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send ``raw`` on a fresh connection; the status, headers and body of the answer."""
