@@ -59,12 +59,20 @@ def _error_responses() -> dict[str, Schema]:
     return responses
 
 
-def _op(summary: str, ok: dict[str, Schema], errors: tuple[int, ...] = (), **extra: Any) -> Schema:
-    """An operation: its success responses and its error statuses (plus the common ones)."""
+def _op(name: str, summary: str, ok: dict[str, Schema], errors: tuple[int, ...] = (), **extra: Any) -> Schema:
+    """An operation (``name``: its Flask view's): its success responses and its error
+    statuses (plus the common ones)."""
     responses = dict(ok)
     for status in sorted({*errors, *COMMON}):
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
-    return {"summary": summary, "responses": responses, **extra}
+    return {"operationId": name, "summary": summary, "responses": responses, **extra}
+
+
+def _links(ok: dict[str, Schema], **links: dict[str, str]) -> dict[str, Schema]:
+    """``ok`` with links to the operations (by name) that its body gives parameters for."""
+    response = ok["200"]
+    response["links"] = {name: {"operationId": name, "parameters": parameters} for name, parameters in links.items()}
+    return ok
 
 
 def _json(description: str, schema: Schema) -> dict[str, Schema]:
@@ -98,25 +106,54 @@ def _paths() -> dict[str, Schema]:
         }
     }
     return {
-        "/healthz": {"get": _op("Liveness, in milliseconds even while generating", _json("Alive.", ref("Health")))},
-        "/openapi.json": {"get": _op("This document", _json("OpenAPI 3.1.", {"type": "object"}))},
-        "/api/info": {
-            "get": _op("Model, context size, busy or idle, queue depth", _json("The service.", ref("ServiceInfo")))
+        "/healthz": {
+            "get": _op("healthz", "Liveness, in milliseconds even while generating", _json("Alive.", ref("Health")))
         },
-        "/api/sessions": {"get": _op("Every chat, newest first", _json("The chats.", ref("SessionList")))},
+        "/openapi.json": {"get": _op("openapi_json", "This document", _json("OpenAPI 3.1.", {"type": "object"}))},
+        "/api/info": {
+            "get": _op(
+                "info", "Model, context size, busy or idle, queue depth", _json("The service.", ref("ServiceInfo"))
+            )
+        },
+        "/api/sessions": {
+            "get": _op(
+                "list_sessions",
+                "Every chat, newest first",
+                _links(
+                    _json("The chats.", ref("SessionList")),
+                    **dict.fromkeys(
+                        ("get_session", "update_session", "delete_session"),
+                        {"session_id": "$response.body#/sessions/0/id"},
+                    ),
+                ),
+            )
+        },
         "/api/sessions/{session_id}": {
             "parameters": [SESSION],
-            "get": _op("A chat with its messages (a tree) and summaries", _json("The chat.", ref("Session")), (404,)),
+            "get": _op(
+                "get_session",
+                "A chat with its messages (a tree) and summaries",
+                _links(
+                    _json("The chat.", ref("Session")),
+                    **dict.fromkeys(
+                        ("stop_answer", "follow_answer"),
+                        {"session_id": "$response.body#/id", "message_id": "$response.body#/messages/1/id"},
+                    ),
+                ),
+                (404,),
+            ),
             "patch": _op(
+                "update_session",
                 "Rename a chat or replace its settings",
                 _json("The chat, without messages.", ref("SessionListItem")),
                 (400, 404, 413),
                 requestBody=_body("SessionPatch"),
             ),
-            "delete": _op("Delete a chat", {"204": {"description": "Deleted."}}, (404,)),
+            "delete": _op("delete_session", "Delete a chat", {"204": {"description": "Deleted."}}, (404,)),
         },
         "/api/chat": {
             "post": _op(
+                "chat",
                 "Answer the branch's last question (or continue an answer), storing question and answer",
                 _sse(SSE_DESCRIPTION + " `event: status` events say `queued` (with `position`) and `generating`."),
                 (400, 404, 409, 413, 422, 503),
@@ -126,6 +163,7 @@ def _paths() -> dict[str, Schema]:
         "/api/sessions/{session_id}/messages/{message_id}/stop": {
             "parameters": [SESSION, MESSAGE],
             "post": _op(
+                "stop_answer",
                 "Stop an answer being written (idempotent)",
                 _json("The answer as stored.", ref("Message")),
                 (404,),
@@ -134,6 +172,7 @@ def _paths() -> dict[str, Schema]:
         "/api/sessions/{session_id}/messages/{message_id}/stream": {
             "parameters": [SESSION, MESSAGE],
             "get": _op(
+                "follow_answer",
                 "Follow an answer again (reattach): the text so far in one chunk, then the rest",
                 _sse(SSE_DESCRIPTION),
                 (404,),
@@ -141,15 +180,19 @@ def _paths() -> dict[str, Schema]:
         },
         "/v1/chat/completions": {
             "post": _op(
+                "chat_completions",
                 "OpenAI-compatible chat completion (stateless)",
                 stream_or_json,
                 (400, 413, 422, 500, 503),
                 requestBody=_body("CompletionRequest"),
             )
         },
-        "/v1/models": {"get": _op("The one model this service runs", _json("OpenAI's model list.", ref("ModelList")))},
+        "/v1/models": {
+            "get": _op("models", "The one model this service runs", _json("OpenAI's model list.", ref("ModelList")))
+        },
         "/ws/status": {
             "get": _op(
+                "status_socket",
                 "WebSocket: pushes `ServiceInfo` as JSON text whenever it changes, every second while busy",
                 {"101": {"description": "Switching to the WebSocket protocol."}},
                 (400,),

@@ -117,3 +117,24 @@ def test_documented_limits_are_the_ones_enforced(spec: dict):
     assert title["maxLength"] == DEFAULT_LIMITS.max_title_chars
     with pytest.raises(SchemaError):
         SessionPatch.from_dict({"title": "x" * (DEFAULT_LIMITS.max_title_chars + 1)})
+
+
+def test_operation_ids_are_the_flask_views(app: Flask, spec: dict):
+    views = {
+        (re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule), method.lower()): rule.endpoint.rsplit(".", 1)[-1]
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    }
+    ids = {
+        (path, m): op["operationId"]
+        for path, item in spec["paths"].items()
+        for m, op in item.items()
+        if m in DOCUMENTED
+    }
+    assert ids == views
+    for item in spec["paths"].values():  # every link names a documented operation
+        for operation in (op for m, op in item.items() if m in DOCUMENTED):
+            for response in operation["responses"].values():
+                for link in response.get("links", {}).values():
+                    assert link["operationId"] in ids.values()
