@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from engine.context import VERSION, current
+from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
 from engine.settings import ServiceConfig
 
@@ -212,7 +213,10 @@ def document(config: ServiceConfig) -> Schema:
             "model. Every error has one JSON shape (`Error`) with a stable `code` and the HTTP status.",
         },
         "paths": _paths(),
-        "components": {"schemas": component_schemas(config.limits), "responses": _error_responses()},
+        "components": {
+            "schemas": {**component_schemas(config.limits), **openai_schemas(config.limits)},
+            "responses": _error_responses(),
+        },
     }
 
 
