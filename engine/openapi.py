@@ -56,6 +56,14 @@ def _error_responses() -> dict[str, Schema]:
                     "schema": {"type": "integer", "minimum": 1},
                 }
             }
+        if status == 405:
+            response["headers"] = {
+                "Allow": {
+                    "description": "The methods the path supports.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
         responses[name] = response
     return responses
 
