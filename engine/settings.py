@@ -183,7 +183,7 @@ def config_from_args(
         "--max-tokens",
         type=int,
         default=int(_env(environ, prefix, "MAX_TOKENS") or Limits.max_tokens),
-        help=f"the most tokens one answer may ask for (default {Limits.max_tokens})",
+        help=f"the most tokens one answer may ask for, at most {Limits.max_tokens} (the default)",
     )
     parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
@@ -209,8 +209,10 @@ def config_from_args(
         parser.error("--max-queue must not be negative")
     if not 1 <= args.parallel <= 64:
         parser.error("--parallel must be between 1 and 64")
-    if not 1 <= args.max_tokens <= 1_000_000:
-        parser.error("--max-tokens must be between 1 and 1000000")
+    # Not above the wire limit: stored chat settings are read back (here and in the page)
+    # under shared.schemas' default Limits.
+    if not 1 <= args.max_tokens <= Limits.max_tokens:
+        parser.error(f"--max-tokens must be between 1 and {Limits.max_tokens}")
     if args.park_mb < 0:
         parser.error("--park-mb must not be negative")
     if args.kv_disk_mb < 0:

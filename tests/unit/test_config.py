@@ -136,5 +136,6 @@ def test_max_tokens_bound_is_an_operator_option(models: Path):
     assert config_from_args(QWEN, [], env(models)).limits.max_tokens == 2048
     assert config_from_args(QWEN, ["--max-tokens", "64"], env(models)).limits.max_tokens == 64
     assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_MAX_TOKENS="32")).limits.max_tokens == 32
-    with pytest.raises(SystemExit):
-        config_from_args(QWEN, ["--max-tokens", "0"], env(models))
+    for bad in ("0", "2049"):
+        with pytest.raises(SystemExit):
+            config_from_args(QWEN, ["--max-tokens", bad], env(models))
