@@ -38,7 +38,9 @@ def read_json() -> Any:
     raw = request.get_data(cache=False)  # 413 beyond MAX_CONTENT_LENGTH
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    # ValueError covers bad JSON, bad UTF-8 and an integer over Python's 4,300 digits;
+    # RecursionError, arrays or objects nested thousands deep.
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
 
 
@@ -180,7 +182,7 @@ def chat() -> Response:
         service.store.finish_answer(answer_id, result.text, result.finish_reason, result.error)
         service.live.remove(answer_id)
 
-    job = Job(prompt=prompt, params=chat_request.params, on_finish=store_answer)
+    job = Job(prompt=prompt, params=service.capped(chat_request.params), on_finish=store_answer)
     context = window.info(service.engine.context_size)
     return stream_answer(service, job, answer_id, chat_request.session_id, on_accept=store_question, context=context)
 
@@ -248,7 +250,7 @@ def continue_answer(service: Service, chat_request: ChatRequest) -> Response:
         service.store.finish_answer(answer.id, answer.content + result.text, result.finish_reason, result.error)
         service.live.remove(answer.id)
 
-    job = Job(prompt=prompt, params=chat_request.params, on_finish=store_more)
+    job = Job(prompt=prompt, params=service.capped(chat_request.params), on_finish=store_more)
     context = window.info(service.engine.context_size)
     return stream_answer(service, job, answer.id, chat_request.session_id, on_accept=resume, context=context)
 

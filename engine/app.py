@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from engine import api, errors, openai_api, security, status
+from engine import api, errors, openai_api, openapi, security, status
 from engine.context import Service, attach
 from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
@@ -45,7 +45,7 @@ def cpu_budget(config: ServiceConfig) -> Budget:
 
 def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     """Build the service. Tests pass a scripted ``engine``; production loads the GGUF."""
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: every route is in /openapi.json
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
     interrupted = store.mark_interrupted(config.service)
@@ -59,6 +59,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     security.install(app, config)
     app.register_blueprint(api.bp)
     app.register_blueprint(openai_api.bp)
+    app.register_blueprint(openapi.bp)
     status.install(app)
     log.info(
         "%s service ready: %s (%s), history in %s",

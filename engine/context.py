@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import Flask, current_app
 
@@ -13,7 +13,7 @@ from engine.live import LiveAnswers
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
-from shared.schemas import ServiceInfo
+from shared.schemas import GenerationParams, ServiceInfo
 
 VERSION = "0.1.0"
 
@@ -31,6 +31,11 @@ class Service:
 
     def __post_init__(self) -> None:
         self.status_sockets = threading.BoundedSemaphore(self.config.max_status_sockets)
+
+    def capped(self, params: GenerationParams) -> GenerationParams:
+        """``params`` with ``max_tokens`` within the operator's bound (``--max-tokens``)."""
+        cap = self.config.max_answer_tokens
+        return params if cap is None or params.max_tokens <= cap else replace(params, max_tokens=cap)
 
     def info(self) -> ServiceInfo:
         status = self.scheduler.status()

@@ -57,7 +57,11 @@ def register_error_handlers(app: Flask) -> None:
         message = error.description or error.name
         if status == 413:
             message = "request body is too large"
-        return error_response(ErrorInfo(code=code, message=message, status=status))
+        response = error_response(ErrorInfo(code=code, message=message, status=status))
+        allow = dict(error.get_headers()).get("Allow")
+        if allow is not None:  # a 405 names the methods the path supports (RFC 9110)
+            response.headers["Allow"] = allow
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

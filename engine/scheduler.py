@@ -11,7 +11,6 @@ many threads the engine may use, and gives the cores back when it has nothing to
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import cast
 
+from engine.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
 from engine.cpu import Budget, FixedBudget, Grant
 from engine.inference import Engine, Prompt, PromptTooLong
 from engine.stops import StopFilter
@@ -184,7 +184,7 @@ class Scheduler:
         self._stopping = False
         self._version = 0
         self._tokens_per_second = 0.0
-        self._mean_job_seconds = 5.0
+        self._durations = RecentDurations()
         self._last_report = 0.0
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
 
@@ -210,14 +210,23 @@ class Scheduler:
         with self._cond:
             # Room for one chat per slot plus max_queue waiting ones.
             if len(self._running) + len(self._waiting) >= self.engine.slots + self.max_queue:
-                ahead = len(self._waiting) + 1
-                wait = ahead * self._mean_job_seconds / self.engine.slots
-                raise QueueFull(retry_after=max(1, math.ceil(wait)))
+                raise QueueFull(retry_after=retry_after(self._seconds_until_free()))
             if on_accept is not None:
                 on_accept()
             self._waiting.append(job)
             job.emit(Queued(position=len(self._waiting)))
             self._changed()
+
+    def _seconds_until_free(self) -> float:
+        """When a slot could take one more chat (called with the lock held)."""
+        now = time.monotonic()
+        work = [
+            RunningWork(now - running.started, max(job.params.max_tokens - running.n_tokens, 0))
+            for job, running in self._running.items()
+        ]
+        return seconds_until_free(
+            work, len(self._waiting), self.engine.slots, self._durations.typical(), self._tokens_per_second
+        )
 
     def status(self) -> Status:
         with self._cond:
@@ -389,9 +398,10 @@ class Scheduler:
             tokens_per_second=round((n - 1) / decode_s, 1) if decode_s > 0 and n > 1 else 0.0,
             cached_prompt_tokens=running.cached,
         )
-        self._mean_job_seconds = 0.8 * self._mean_job_seconds + 0.2 * (ended - running.started)
         self._finish(job, Finished("".join(running.parts), finish, Usage(job.prompt.n_tokens, n), timings, error))
         with self._cond:
+            if finish in ("stop", "length"):  # a stopped or failed chat says little of the next
+                self._durations.add(ended - running.started)
             if not self._running:
                 self._tokens_per_second = 0.0
             self._changed()

@@ -37,7 +37,7 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": [self._bind],
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": "engine.worker.JsonErrorWorker",  # gthread, JSON errors
             "threads": self._threads,
             "timeout": 120,
             "graceful_timeout": 5,

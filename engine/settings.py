@@ -75,6 +75,9 @@ class ServiceConfig:
     kv_disk_bytes: int = 1024 * 1024 * 1024
     """Disk space for saved KV caches; the least recently used go first (0: none saved)."""
     limits: Limits = Limits()
+    max_answer_tokens: int | None = None
+    """Most tokens one answer may generate: a request asking more is capped (as by the room
+    left in the context), not refused. None: only the context bounds it."""
     """Bounds on messages, their length and max_tokens."""
     max_body_bytes: int = 1024 * 1024
     """Largest request body accepted (413 beyond)."""
@@ -180,6 +183,13 @@ def config_from_args(
         help="folder for the saved KV caches (default: data/kv/<service>)",
     )
     parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=int(_env(environ, prefix, "MAX_TOKENS") or 0) or None,
+        help="the most tokens one answer may generate; requests asking more are capped "
+        "(default: the room left in the context)",
+    )
+    parser.add_argument(
         "--origins", default=_env(environ, prefix, "ORIGINS"), help="comma-separated browser origins allowed (CORS)"
     )
     parser.add_argument(
@@ -203,6 +213,8 @@ def config_from_args(
         parser.error("--max-queue must not be negative")
     if not 1 <= args.parallel <= 64:
         parser.error("--parallel must be between 1 and 64")
+    if args.max_tokens is not None and args.max_tokens < 1:
+        parser.error("--max-tokens must be at least 1")
     if args.park_mb < 0:
         parser.error("--park-mb must not be negative")
     if args.kv_disk_mb < 0:
@@ -238,6 +250,7 @@ def config_from_args(
         park_bytes=args.park_mb * 1024 * 1024,
         kv_disk_dir=Path(args.kv_dir).expanduser() if args.kv_dir else data_dir / "kv" / profile.name,
         kv_disk_bytes=args.kv_disk_mb * 1024 * 1024,
+        max_answer_tokens=args.max_tokens,
         allowed_origins=origins,
         allowed_hosts=hosts,
         http_threads=args.max_queue + args.parallel + 20,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -84,6 +85,10 @@ def _str(data: Mapping[str, Any], key: str, *, optional: bool = False, max_chars
         raise SchemaError(f"'{key}' is required", field=key)
     if not isinstance(value, str):
         raise SchemaError(f"'{key}' must be a string", field=key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but not text
+        raise SchemaError(f"'{key}' is not valid Unicode text (lone surrogate)", field=key) from None
     if max_chars is not None and len(value) > max_chars:
         raise SchemaError(f"'{key}' is longer than {max_chars} characters", field=key, code="too_large", status=413)
     return value
@@ -94,17 +99,26 @@ def _number(data: Mapping[str, Any], key: str, default: float, low: float, high:
     if value is None:
         return default
     # bool is an int in Python, but `true` is not a temperature.
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SchemaError(f"'{key}' must be a number", field=key)
+    # An int compares exactly however long it is; float() of a 400-digit one overflows.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SchemaError(f"'{key}' must be a finite number", field=key)
     if not low <= value <= high:
         raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond float's range under an unbounded ``high``
+        raise SchemaError(f"'{key}' is too large", field=key) from None
 
 
 def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
     value = data.get(key)
     if value is None:
         return default
+    # JSON has one number type: 64.0 is the integer 64, as JSON Schema reads it too.
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise SchemaError(f"'{key}' must be an integer", field=key)
     if not low <= value <= high:
@@ -123,14 +137,18 @@ def _optional_uuid(data: Mapping[str, Any], key: str) -> str | None:
     return None if data.get(key) is None else check_uuid(data.get(key), key)
 
 
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+"""A UUID in its standard 8-4-4-4-12 form, in either case (the form ids cross the wire in)."""
+
+
 def check_uuid(value: Any, key: str) -> str:
-    """Return ``value`` in canonical UUID form, or raise SchemaError."""
+    """Return ``value`` in canonical (lower-case) UUID form, or raise SchemaError."""
     if not isinstance(value, str):
         raise SchemaError(f"'{key}' must be a UUID string", field=key)
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise SchemaError(f"'{key}' is not a valid UUID", field=key) from None
+    # uuid.UUID alone also takes braces, "urn:uuid:" and hyphens anywhere.
+    if re.fullmatch(UUID_PATTERN, value) is None:
+        raise SchemaError(f"'{key}' is not a valid UUID", field=key)
+    return str(uuid.UUID(value))
 
 
 def new_id() -> str:
@@ -542,7 +560,8 @@ class CompletionRequest:
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> CompletionRequest:
         data = _mapping(data, "body")
         stream = _bool(data, "stream")
-        options = _mapping(data.get("stream_options") or {}, "stream_options")
+        options = data.get("stream_options")
+        options = {} if options is None else _mapping(options, "stream_options")  # false, "" or [] too
         raw = data.get("messages")
         if isinstance(raw, list):
             data = {**data, "messages": [_openai_message(m, f"messages[{i}]") for i, m in enumerate(raw)]}

@@ -384,3 +384,17 @@ def test_shutdown_lets_the_engine_finish_its_background_work(config: ServiceConf
     app = create_app(config, engine=engine)
     shutdown(app)
     assert engine.closed
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("TRACE", "/healthz", {"GET", "HEAD", "OPTIONS"}),
+        ("PUT", "/api/chat", {"POST", "OPTIONS"}),
+    ],
+)
+def test_405_names_the_allowed_methods(client: FlaskClient, method: str, path: str, allowed: set):
+    # Found by the Schemathesis fuzz test: RFC 9110 requires Allow on a 405.
+    response = client.open(path, method=method)
+    assert_error(response, 405, "method_not_allowed")
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allowed

@@ -130,3 +130,12 @@ def test_the_capable_service_asks_the_fast_one_for_summaries(models: Path):
     assert config_from_args(QWEN, ["--summarizer", "off"], moved).summarizer == "off"
     with pytest.raises(SystemExit):
         config_from_args(QWEN, ["--summarizer", "ftp://x"], env(models))
+
+
+def test_max_tokens_bound_is_an_operator_option(models: Path):
+    assert config_from_args(QWEN, [], env(models)).limits.max_tokens == 2048
+    assert config_from_args(QWEN, ["--max-tokens", "64"], env(models)).limits.max_tokens == 64
+    assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_MAX_TOKENS="32")).limits.max_tokens == 32
+    for bad in ("0", "2049"):
+        with pytest.raises(SystemExit):
+            config_from_args(QWEN, ["--max-tokens", bad], env(models))

@@ -9,6 +9,7 @@ from shared.schemas import (
     ChatRequest,
     CompletionRequest,
     ErrorInfo,
+    GenerationParams,
     Limits,
     Message,
     SchemaError,
@@ -17,6 +18,7 @@ from shared.schemas import (
     SessionPatch,
     Timings,
     Usage,
+    check_uuid,
     completion_chunk,
     final_chunk,
     parse_chunk,
@@ -272,3 +274,30 @@ def test_answers_carry_their_context_and_sessions_their_summaries():
         "note": None,
     }
     assert parse_chunk(chunk).context == context
+
+
+def test_integer_fields_take_integral_floats_as_json_schema_does():
+    # Found by the Schemathesis fuzz test: 64.0 is an integer to JSON Schema (and JSON).
+    assert GenerationParams.from_dict({"max_tokens": 64.0}).max_tokens == 64
+    for bad in (64.5, float("inf"), float("nan"), True):
+        with pytest.raises(SchemaError):
+            GenerationParams.from_dict({"max_tokens": bad})
+
+
+@pytest.mark.parametrize("options", [False, "", [], 0])
+def test_stream_options_must_be_an_object(options):
+    # Found by the Schemathesis fuzz test: falsy non-objects were taken for "no options".
+    with pytest.raises(SchemaError) as error:
+        CompletionRequest.from_dict({"messages": [{"role": "user", "content": "Hi"}], "stream_options": options})
+    assert error.value.field == "stream_options"
+
+
+@pytest.mark.parametrize(
+    "value", ["", "{" + SID + "}", "urn:uuid:" + SID, SID.replace("-", ""), SID + "\n", "-" + SID.replace("-", "")]
+)
+def test_ids_are_uuids_in_their_standard_form_only(value):
+    # Found by the Schemathesis fuzz test: uuid.UUID also takes braces, URNs and stray hyphens,
+    # forms the documented pattern (UUID_PATTERN) refuses.
+    with pytest.raises(SchemaError):
+        check_uuid(value, "id")
+    assert check_uuid(SID.upper(), "id") == SID

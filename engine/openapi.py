@@ -1,0 +1,233 @@
+"""The service's written contract: an OpenAPI 3.1 document, served at ``GET /openapi.json``.
+
+Every route of the app is described here, with the errors it can answer (one JSON
+shape, engine.errors). A unit test compares the paths with the app's URL map and
+validates the document; the fuzz test (tests/integration/test_fuzz.py) checks live
+responses against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from engine.context import VERSION, current
+from engine.openapi_openai import openai_schemas
+from engine.openapi_schemas import Schema, component_schemas, ref
+from engine.settings import ServiceConfig
+
+bp = Blueprint("openapi", __name__)
+
+# Each status the services answer with, its codes and when.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "`invalid_json` (body is not JSON) or `invalid_request` (wrong types or values)."),
+    403: ("Forbidden", "`forbidden_host` (Host is not a local name) or `forbidden_origin` (Origin not allowed)."),
+    404: ("NotFound", "`session_not_found`, `message_not_found` or `not_found`."),
+    405: ("MethodNotAllowed", "`method_not_allowed`."),
+    409: ("Conflict", "`id_conflict` (a message id belongs to another message) or `answer_generating`."),
+    413: ("TooLarge", "`too_large`: body, message count or message length over the limit."),
+    414: ("UriTooLong", "`uri_too_long`: the request line is over about 4 KB."),
+    422: ("Unprocessable", "`context_length_exceeded` or `cannot_continue`."),
+    431: ("HeadersTooLarge", "`headers_too_large`: too many request headers, or one too large."),
+    500: ("ServerError", "`generation_failed`: the model failed while answering."),
+    503: ("QueueFull", "`queue_full`: the model is busy and its queue is full; retry after `Retry-After` s."),
+}
+COMMON = (403, 405, 414, 431)
+"""What any request may get: refused callers, wrong methods, oversized request heads."""
+
+SSE_DESCRIPTION = (
+    "Server-Sent Events (`StreamEvent`, one schema per event). `data:` events carry "
+    "`ChatCompletionChunk` objects (OpenAI's "
+    "`chat.completion.chunk`): a first chunk with the role (and the stored answer's "
+    "`ruschat.message_id`), one per piece of text, a final one with `finish_reason`, `usage` "
+    "and `ruschat`; then `data: [DONE]`."
+)
+
+
+def _error_responses() -> dict[str, Schema]:
+    responses: dict[str, Schema] = {}
+    for status, (name, description) in ERRORS.items():
+        response: Schema = {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
+        if status == 503:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds until a slot is expected to be free for this request.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
+        if status == 405:
+            response["headers"] = {
+                "Allow": {
+                    "description": "The methods the path supports.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+        responses[name] = response
+    return responses
+
+
+def _op(name: str, summary: str, ok: dict[str, Schema], errors: tuple[int, ...] = (), **extra: Any) -> Schema:
+    """An operation (``name``: its Flask view's): its success responses and its error
+    statuses (plus the common ones)."""
+    responses = dict(ok)
+    for status in sorted({*errors, *COMMON}):
+        responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+    return {"operationId": name, "summary": summary, "responses": responses, **extra}
+
+
+def _links(ok: dict[str, Schema], **links: dict[str, str]) -> dict[str, Schema]:
+    """``ok`` with links to the operations (by name) that its body gives parameters for."""
+    response = ok["200"]
+    response["links"] = {name: {"operationId": name, "parameters": parameters} for name, parameters in links.items()}
+    return ok
+
+
+def _json(description: str, schema: Schema) -> dict[str, Schema]:
+    return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+def _sse(description: str) -> dict[str, Schema]:
+    return {"200": {"description": description, "content": {"text/event-stream": {"schema": ref("StreamEvent")}}}}
+
+
+def _body(name: str) -> Schema:
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+
+
+def _path_param(name: str, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+SESSION = _path_param("session_id", "The chat's UUID (anything else: 404).")
+MESSAGE = _path_param("message_id", "The answer's UUID (anything else: 404).")
+
+
+def _paths() -> dict[str, Schema]:
+    stream_or_json = {
+        "200": {
+            "description": "`stream: false`: the completion. `stream: true`: " + SSE_DESCRIPTION,
+            "content": {
+                "application/json": {"schema": ref("ChatCompletion")},
+                "text/event-stream": {"schema": ref("StreamEvent")},
+            },
+        }
+    }
+    return {
+        "/healthz": {
+            "get": _op("healthz", "Liveness, in milliseconds even while generating", _json("Alive.", ref("Health")))
+        },
+        "/openapi.json": {"get": _op("openapi_json", "This document", _json("OpenAPI 3.1.", {"type": "object"}))},
+        "/api/info": {
+            "get": _op(
+                "info", "Model, context size, busy or idle, queue depth", _json("The service.", ref("ServiceInfo"))
+            )
+        },
+        "/api/sessions": {
+            "get": _op(
+                "list_sessions",
+                "Every chat, newest first",
+                _links(
+                    _json("The chats.", ref("SessionList")),
+                    **dict.fromkeys(
+                        ("get_session", "update_session", "delete_session"),
+                        {"session_id": "$response.body#/sessions/0/id"},
+                    ),
+                ),
+            )
+        },
+        "/api/sessions/{session_id}": {
+            "parameters": [SESSION],
+            "get": _op(
+                "get_session",
+                "A chat with its messages (a tree) and summaries",
+                _links(
+                    _json("The chat.", ref("Session")),
+                    **dict.fromkeys(
+                        ("stop_answer", "follow_answer"),
+                        {"session_id": "$response.body#/id", "message_id": "$response.body#/messages/1/id"},
+                    ),
+                ),
+                (404,),
+            ),
+            "patch": _op(
+                "update_session",
+                "Rename a chat or replace its settings",
+                _json("The chat, without messages.", ref("SessionListItem")),
+                (400, 404, 413),
+                requestBody=_body("SessionPatch"),
+            ),
+            "delete": _op("delete_session", "Delete a chat", {"204": {"description": "Deleted."}}, (404,)),
+        },
+        "/api/chat": {
+            "post": _op(
+                "chat",
+                "Answer the branch's last question (or continue an answer), storing question and answer",
+                _sse(SSE_DESCRIPTION + " `event: status` events say `queued` (with `position`) and `generating`."),
+                (400, 404, 409, 413, 422, 503),
+                requestBody=_body("ChatRequest"),
+            )
+        },
+        "/api/sessions/{session_id}/messages/{message_id}/stop": {
+            "parameters": [SESSION, MESSAGE],
+            "post": _op(
+                "stop_answer",
+                "Stop an answer being written (idempotent)",
+                _json("The answer as stored.", ref("Message")),
+                (404,),
+            ),
+        },
+        "/api/sessions/{session_id}/messages/{message_id}/stream": {
+            "parameters": [SESSION, MESSAGE],
+            "get": _op(
+                "follow_answer",
+                "Follow an answer again (reattach): the text so far in one chunk, then the rest",
+                _sse(SSE_DESCRIPTION),
+                (404,),
+            ),
+        },
+        "/v1/chat/completions": {
+            "post": _op(
+                "chat_completions",
+                "OpenAI-compatible chat completion (stateless)",
+                stream_or_json,
+                (400, 413, 422, 500, 503),
+                requestBody=_body("CompletionRequest"),
+            )
+        },
+        "/v1/models": {
+            "get": _op("models", "The one model this service runs", _json("OpenAI's model list.", ref("ModelList")))
+        },
+        "/ws/status": {
+            "get": _op(
+                "status_socket",
+                "WebSocket: pushes `ServiceInfo` as JSON text whenever it changes, every second while busy",
+                {"101": {"description": "Switching to the WebSocket protocol."}},
+                (400,),
+            )
+        },
+    }
+
+
+def document(config: ServiceConfig) -> Schema:
+    """The OpenAPI 3.1 document of a service configured by ``config``."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"RusChat {config.label.lower()} service",
+            "version": VERSION,
+            "description": "History, persisted chat streams and an OpenAI-compatible endpoint over one local "
+            "model. Every error has one JSON shape (`Error`) with a stable `code` and the HTTP status.",
+        },
+        "paths": _paths(),
+        "components": {
+            "schemas": {**component_schemas(config.limits), **openai_schemas(config.limits)},
+            "responses": _error_responses(),
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi_json() -> Response:
+    return jsonify(document(current().config))

@@ -1,0 +1,285 @@
+"""JSON Schemas of the wire objects, for the OpenAPI document (engine.openapi).
+
+The objects the services return are derived from the dataclasses of ``shared.schemas``
+(their fields and types), its enums and the service's limits, so the document follows
+the code. Request bodies are written out (their rules live in ``from_dict``); the unit
+tests probe ``from_dict`` at each documented bound so that they cannot drift either.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from shared.schemas import (
+    CONTEXT_POLICIES,
+    FINISH_REASONS,
+    ROLES,
+    SERVICE_STATES,
+    THREAD_REASONS,
+    UUID_PATTERN,
+    ContextInfo,
+    GenerationParams,
+    Limits,
+    Message,
+    ServiceInfo,
+    Summary,
+    Timings,
+)
+
+Schema = dict[str, Any]
+
+ERROR_TYPES = ("invalid_request_error", "permission_error", "not_found_error", "overloaded_error", "server_error")
+"""``ErrorInfo.type`` by status (OpenAI's error types)."""
+
+NUMBER_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "min_p": (0.0, 1.0),
+    "repeat_penalty": (0.5, 2.0),
+}
+"""The sampling numbers ``GenerationParams.from_dict`` accepts (pinned by a unit test)."""
+
+NOT_BLANK = "[^" + "".join(c for c in map(chr, range(0x3001)) if c.isspace()) + "]"
+"""A character Python's ``str.strip`` keeps (none is above U+3000): a title needs one."""
+
+_SCALARS: dict[str, Schema] = {
+    "str": {"type": "string"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "bool": {"type": "boolean"},
+}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _annotation(annotation: str) -> Schema:
+    """The schema of a dataclass field's annotation (a string: postponed annotations)."""
+    parts = [part.strip() for part in annotation.split("|")]
+    nullable = "None" in parts
+    parts = [part for part in parts if part != "None"]
+    schema = dict(_SCALARS.get(parts[0], {})) if len(parts) == 1 else {}
+    if nullable and "type" in schema:
+        schema["type"] = [schema["type"], "null"]
+    return schema
+
+
+def from_dataclass(cls: type, **overrides: Schema) -> Schema:
+    """An object schema with a property per field of ``cls``; all of them present."""
+    properties = {f.name: overrides.get(f.name, _annotation(str(f.type))) for f in dataclasses.fields(cls)}
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def generation_properties(limits: Limits) -> dict[str, Schema]:
+    """The sampling options of ``POST /api/chat``, ``/v1/chat/completions`` and settings."""
+    properties: dict[str, Schema] = {"max_tokens": max_tokens(limits), "max_completion_tokens": max_tokens(limits)}
+    for name, (low, high) in NUMBER_RANGES.items():
+        properties[name] = {"type": ["number", "null"], "minimum": low, "maximum": high}
+    return properties
+
+
+def max_tokens(limits: Limits) -> Schema:
+    return {"type": ["integer", "null"], "minimum": 1, "maximum": limits.max_tokens}
+
+
+def request_with_params(schema: Schema, limits: Limits) -> Schema:
+    """A request body with the sampling options: ``max_tokens`` counts only without
+    ``max_completion_tokens`` (OpenAI's newer name for it), as GenerationParams reads them."""
+    properties = {**schema["properties"], **generation_properties(limits)}
+    properties["max_tokens"] = {"description": "Ignored when `max_completion_tokens` is given."}
+    return {
+        **schema,
+        "properties": properties,
+        "if": {"properties": {"max_completion_tokens": {"type": "integer"}}, "required": ["max_completion_tokens"]},
+        "else": {"properties": {"max_tokens": max_tokens(limits)}},
+    }
+
+
+def settings_schema(limits: Limits) -> Schema:
+    """``ChatSettings.to_dict``: the system prompt, the sampling options, the context policy."""
+    properties: dict[str, Schema] = {"system": {"type": "string"}}
+    for f in dataclasses.fields(GenerationParams):
+        properties[f.name] = _annotation(str(f.type))
+    properties["context"] = {"type": "string", "enum": list(CONTEXT_POLICIES)}
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
+def settings_input(limits: Limits) -> Schema:
+    properties: dict[str, Schema] = {
+        "system": {"type": ["string", "null"], "maxLength": limits.max_message_chars},
+        "context": {"type": ["string", "null"], "enum": [*CONTEXT_POLICIES, None]},
+    }
+    return request_with_params({"type": "object", "properties": properties}, limits)
+
+
+def _json_text(schema: Schema) -> Schema:
+    """A string holding JSON that ``schema`` describes (an SSE ``data`` field)."""
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def stream_event() -> Schema:
+    """One Server-Sent Event of a chat stream, as OpenAPI 3.1 tools read ``text/event-stream``:
+    ``data:`` chunks (``ChatCompletionChunk``), ``event: status`` and the final ``[DONE]``."""
+    chunk_or_done: Schema = {
+        "if": {"properties": {"data": {"const": "[DONE]"}}},
+        "else": {"properties": {"data": _json_text(ref("ChatCompletionChunk"))}},
+    }
+    return {
+        "type": "object",
+        "properties": {"event": {"type": "string", "enum": ["message", "status"]}, "data": {"type": "string"}},
+        "required": ["data"],
+        "if": {"properties": {"event": {"const": "status"}}, "required": ["event"]},
+        "then": {"properties": {"data": _json_text(ref("StatusEvent"))}},
+        "else": chunk_or_done,
+    }
+
+
+def component_schemas(limits: Limits) -> dict[str, Schema]:
+    """RusChat's own objects (those of ``/v1`` are in engine.openapi_openai)."""
+    session_fields: dict[str, Schema] = {
+        "id": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+        "title": {"type": "string"},
+        "created_at": {"type": "number"},
+        "updated_at": {"type": "number"},
+        "message_count": {"type": "integer", "minimum": 0},
+        "settings": _nullable(ref("Settings")),
+        "settings_updated_at": {"type": "number"},
+    }
+    uuid: Schema = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+    timings = from_dataclass(Timings)
+    counts = ("prompt_tokens", "completion_tokens", "total_tokens")
+    usage: Schema = {
+        "type": "object",
+        "properties": {name: {"type": "integer", "minimum": 0} for name in counts},
+        "required": list(counts),
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "description": "The one error shape of every endpoint.",
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "properties": {
+                        "code": {"type": "string", "description": "Stable, machine-readable."},
+                        "message": {"type": "string"},
+                        "type": {"type": "string", "enum": list(ERROR_TYPES)},
+                        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                    },
+                    "required": ["code", "message", "type", "status"],
+                    "additionalProperties": False,
+                }
+            },
+            "required": ["error"],
+            "additionalProperties": False,
+        },
+        "Health": {
+            "type": "object",
+            "properties": {"status": {"const": "ok"}},
+            "required": ["status"],
+        },
+        "ServiceInfo": from_dataclass(
+            ServiceInfo,
+            state={"type": "string", "enum": list(SERVICE_STATES)},
+            threads_reason={"type": "string", "description": f"One of {', '.join(THREAD_REASONS)} (or a newer one)."},
+        ),
+        "Settings": settings_schema(limits),
+        "SettingsInput": settings_input(limits),
+        "Message": from_dataclass(
+            Message,
+            id=uuid,
+            session_id=uuid,
+            parent_id={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
+            window_from={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
+            role={"type": "string", "enum": list(ROLES)},
+            finish_reason={"type": ["string", "null"], "enum": [*FINISH_REASONS, None]},
+        ),
+        "Summary": from_dataclass(Summary, id=uuid, session_id=uuid, through_id=uuid),
+        "SessionListItem": {"type": "object", "properties": session_fields, "required": list(session_fields)},
+        "SessionList": {
+            "type": "object",
+            "properties": {"sessions": {"type": "array", "items": ref("SessionListItem")}},
+            "required": ["sessions"],
+        },
+        "Session": {
+            "type": "object",
+            "properties": {
+                **session_fields,
+                "messages": {"type": "array", "items": ref("Message")},
+                "summaries": {"type": "array", "items": ref("Summary")},
+            },
+            "required": [*session_fields, "messages", "summaries"],
+        },
+        "SessionPatch": {
+            "type": "object",
+            "description": "A new title (not blank), new settings (replacing the chat's), or both.",
+            "properties": {
+                "title": {"type": ["string", "null"], "maxLength": limits.max_title_chars, "pattern": NOT_BLANK},
+                "settings": {"anyOf": [ref("SettingsInput"), {"type": "null"}]},
+            },
+            "anyOf": [
+                {"properties": {"title": {"type": "string"}}, "required": ["title"]},
+                {"properties": {"settings": {"type": "object"}}, "required": ["settings"]},
+            ],
+        },
+        "ChatMessage": {
+            "type": "object",
+            "properties": {
+                "id": {
+                    "type": ["string", "null"],
+                    "format": "uuid",
+                    "pattern": UUID_PATTERN,
+                    "description": "Made by the client.",
+                },
+                "role": {"type": "string", "enum": list(ROLES)},
+                "content": {"type": "string", "maxLength": limits.max_message_chars},
+            },
+            "required": ["role", "content"],
+        },
+        "ChatRequest": request_with_params(
+            {
+                "type": "object",
+                "description": "The branch being answered, root first; the last message is the question "
+                "(or, with `continue`, the stored answer to resume).",
+                "properties": {
+                    "session_id": uuid,
+                    "messages": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": limits.max_messages,
+                        "items": ref("ChatMessage"),
+                    },
+                    "system": {"type": ["string", "null"], "maxLength": limits.max_message_chars},
+                    "context": {"type": ["string", "null"], "enum": [*CONTEXT_POLICIES, None]},
+                    "continue": {"type": "boolean"},
+                },
+                "required": ["session_id", "messages"],
+            },
+            limits,
+        ),
+        "Usage": usage,
+        "Timings": timings,
+        "ContextInfo": from_dataclass(
+            ContextInfo,
+            policy={"type": "string", "enum": list(CONTEXT_POLICIES)},
+            visible_from={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
+            summary_id={"type": ["string", "null"], "format": "uuid", "pattern": UUID_PATTERN},
+        ),
+        "StatusEvent": {
+            "type": "object",
+            "description": "`event: status` of `POST /api/chat`: waiting in the queue, then generating.",
+            "properties": {
+                "state": {"type": "string", "enum": ["queued", "generating"]},
+                "position": {"type": "integer", "minimum": 1},
+                "queue_ms": {"type": "number", "minimum": 0},
+            },
+            "required": ["state"],
+        },
+        "StreamEvent": stream_event(),
+    }
