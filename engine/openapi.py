@@ -192,7 +192,7 @@ def _paths() -> dict[str, Schema]:
                 "chat_completions",
                 "OpenAI-compatible chat completion (stateless)",
                 stream_or_json,
-                (400, 413, 422, 500, 503),
+                (400, 413, 500, 503),
                 requestBody=_body("CompletionRequest"),
             )
         },
@@ -210,8 +210,9 @@ def _paths() -> dict[str, Schema]:
     }
 
 
-def document(config: ServiceConfig) -> Schema:
-    """The OpenAPI 3.1 document of a service configured by ``config``."""
+def document(config: ServiceConfig, slots: int | None = None) -> Schema:
+    """The OpenAPI 3.1 document of a service configured by ``config`` whose engine has
+    ``slots`` (the bound on ``n``; default: the configured ones)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -222,7 +223,7 @@ def document(config: ServiceConfig) -> Schema:
         },
         "paths": _paths(),
         "components": {
-            "schemas": {**component_schemas(config.limits), **openai_schemas(config.limits)},
+            "schemas": {**component_schemas(config.limits), **openai_schemas(config.limits, slots or config.slots)},
             "responses": _error_responses(),
         },
     }
@@ -230,4 +231,5 @@ def document(config: ServiceConfig) -> Schema:
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(document(current().config))
+    service = current()
+    return jsonify(document(service.config, service.engine.slots))

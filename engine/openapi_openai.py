@@ -7,12 +7,54 @@ The request is OpenAI's chat completion request as this service reads it
 from __future__ import annotations
 
 from engine.openapi_schemas import Schema, ref, request_with_params
-from shared.schemas import FINISH_REASONS, UUID_PATTERN, Limits
+from shared.schemas import FINISH_REASONS, MAX_TOP_LOGPROBS, RESPONSE_FORMATS, ROLES, UUID_PATTERN, Limits
 
 
-def openai_schemas(limits: Limits) -> dict[str, Schema]:
-    uuid: Schema = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+def _logprobs() -> Schema:
+    """OpenAI's ``choices[].logprobs``: per token, its log probability and the likeliest ones."""
+    alternative: Schema = {
+        "type": "object",
+        "properties": {
+            "token": {"type": "string"},
+            "logprob": {"type": "number", "maximum": 0},
+            "bytes": {"type": ["array", "null"], "items": {"type": "integer", "minimum": 0, "maximum": 255}},
+        },
+        "required": ["token", "logprob", "bytes"],
+    }
+    token = {
+        **alternative,
+        "properties": {**alternative["properties"], "top_logprobs": {"type": "array", "items": alternative}},
+        "required": [*alternative["required"], "top_logprobs"],
+    }
     return {
+        "type": ["object", "null"],
+        "properties": {"content": {"type": ["array", "null"], "items": token}},
+    }
+
+
+def openai_schemas(limits: Limits, slots: int) -> dict[str, Schema]:
+    uuid: Schema = {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
+    text_part: Schema = {
+        "type": "object",
+        "properties": {"type": {"const": "text"}, "text": {"type": "string"}},
+        "required": ["type", "text"],
+    }
+    return {
+        "OpenAIMessage": {
+            "type": "object",
+            "description": "`developer` is a system message; `content` may be a list of text parts (joined).",
+            "properties": {
+                "role": {"type": "string", "enum": [*ROLES, "developer"]},
+                "content": {
+                    "anyOf": [
+                        {"type": "string", "maxLength": limits.max_message_chars},
+                        {"type": "array", "items": text_part},
+                        {"type": "null"},
+                    ]
+                },
+            },
+            "required": ["role", "content"],
+        },
         "CompletionRequest": request_with_params(
             {
                 "type": "object",
@@ -23,10 +65,29 @@ def openai_schemas(limits: Limits) -> dict[str, Schema]:
                         "type": "array",
                         "minItems": 1,
                         "maxItems": limits.max_messages,
-                        "items": ref("ChatMessage"),
+                        "items": ref("OpenAIMessage"),
                     },
                     "stream": {"type": "boolean"},
-                    "stream_options": {"type": ["object", "null"]},
+                    "stream_options": {
+                        "type": ["object", "null"],
+                        "properties": {"include_usage": {"type": "boolean"}},
+                    },
+                    "n": {"type": ["integer", "null"], "minimum": 1, "maximum": slots},
+                    "logprobs": {"type": ["boolean", "null"]},
+                    "top_logprobs": {
+                        "type": ["integer", "null"],
+                        "minimum": 0,
+                        "maximum": MAX_TOP_LOGPROBS,
+                        "description": "Only with `logprobs: true`.",
+                    },
+                    "response_format": {
+                        "type": ["object", "null"],
+                        "properties": {
+                            "type": {"type": "string", "enum": list(RESPONSE_FORMATS)},
+                            "json_schema": {"type": "object", "properties": {"schema": {"type": "object"}}},
+                        },
+                        "required": ["type"],
+                    },
                 },
                 "required": ["messages"],
             },
@@ -51,6 +112,7 @@ def openai_schemas(limits: Limits) -> dict[str, Schema]:
                                 "required": ["role", "content"],
                             },
                             "finish_reason": {"type": "string", "enum": ["stop", "length"]},
+                            "logprobs": _logprobs(),
                         },
                         "required": ["index", "message", "finish_reason"],
                     },
@@ -75,8 +137,8 @@ def openai_schemas(limits: Limits) -> dict[str, Schema]:
                 "object": {"const": "chat.completion.chunk"},
                 "created": {"type": "integer"},
                 "model": {"type": "string"},
-                "choices": {"type": "array"},
-                "usage": ref("Usage"),
+                "choices": {"type": "array", "description": "Empty in the last chunk of `include_usage`."},
+                "usage": {"anyOf": [ref("Usage"), {"type": "null"}]},
                 "ruschat": {
                     "type": "object",
                     "properties": {

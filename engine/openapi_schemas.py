@@ -14,6 +14,9 @@ from typing import Any
 from shared.schemas import (
     CONTEXT_POLICIES,
     FINISH_REASONS,
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    MAX_TOKENS_ASKED,
     ROLES,
     SERVICE_STATES,
     THREAD_REASONS,
@@ -37,6 +40,8 @@ NUMBER_RANGES: dict[str, tuple[float, float]] = {
     "top_p": (0.0, 1.0),
     "min_p": (0.0, 1.0),
     "repeat_penalty": (0.5, 2.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
 }
 """The sampling numbers ``GenerationParams.from_dict`` accepts (pinned by a unit test)."""
 
@@ -81,11 +86,24 @@ def generation_properties(limits: Limits) -> dict[str, Schema]:
     properties: dict[str, Schema] = {"max_tokens": max_tokens(limits), "max_completion_tokens": max_tokens(limits)}
     for name, (low, high) in NUMBER_RANGES.items():
         properties[name] = {"type": ["number", "null"], "minimum": low, "maximum": high}
+    stop_text: Schema = {"type": "string", "maxLength": MAX_STOP_CHARS}
+    properties["stop"] = {
+        "description": "Generation ends where one of these appears (not included in the answer).",
+        "anyOf": [stop_text, {"type": "array", "maxItems": MAX_STOPS, "items": stop_text}, {"type": "null"}],
+    }
+    properties["seed"] = {
+        "type": ["integer", "null"],
+        "minimum": -(2**63),
+        "maximum": 2**64 - 1,
+        "description": "Same seed, parameters and prompt: the same answer.",
+    }
     return properties
 
 
 def max_tokens(limits: Limits) -> Schema:
-    return {"type": ["integer", "null"], "minimum": 1, "maximum": limits.max_tokens}
+    """Any count may be asked: the answer is capped by the room left in the context (and
+    by the service's ``--max-tokens``); ``limits.max_tokens`` is only the default's bound."""
+    return {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_TOKENS_ASKED}
 
 
 def request_with_params(schema: Schema, limits: Limits) -> Schema:
@@ -104,8 +122,11 @@ def request_with_params(schema: Schema, limits: Limits) -> Schema:
 def settings_schema(limits: Limits) -> Schema:
     """``ChatSettings.to_dict``: the system prompt, the sampling options, the context policy."""
     properties: dict[str, Schema] = {"system": {"type": "string"}}
+    stored = set(GenerationParams.CHAT_FIELDS)
     for f in dataclasses.fields(GenerationParams):
-        properties[f.name] = _annotation(str(f.type))
+        if f.name in stored:
+            properties[f.name] = _annotation(str(f.type))
+    properties["stop"] = {"type": "array", "items": {"type": "string"}}
     properties["context"] = {"type": "string", "enum": list(CONTEXT_POLICIES)}
     return {"type": "object", "properties": properties, "required": list(properties)}
 
@@ -171,6 +192,7 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
                         "message": {"type": "string"},
                         "type": {"type": "string", "enum": list(ERROR_TYPES)},
                         "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                        "param": {"type": ["string", "null"], "description": "The request field at fault."},
                     },
                     "required": ["code", "message", "type", "status"],
                     "additionalProperties": False,

@@ -19,6 +19,7 @@ ROLES = ("system", "user", "assistant")
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 """OpenAI's ``response_format`` types: free text, any JSON object, JSON of a given schema."""
 MAX_STOPS = 4
+MAX_STOP_CHARS = 200
 """At most this many stop strings per request (OpenAI's limit)."""
 MAX_TOP_LOGPROBS = 20
 MAX_TOKENS_ASKED = 2**31 - 1
@@ -400,8 +401,8 @@ def _stops(data: Mapping[str, Any]) -> tuple[str, ...]:
         raise SchemaError("'stop' must be a string or a list of strings", field="stop")
     if len(stops) > MAX_STOPS:
         raise SchemaError(f"'stop' holds at most {MAX_STOPS} strings", field="stop")
-    if any(len(s) > 200 for s in stops):
-        raise SchemaError("a 'stop' string is longer than 200 characters", field="stop")
+    if any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise SchemaError(f"a 'stop' string is longer than {MAX_STOP_CHARS} characters", field="stop")
     return tuple(dict.fromkeys(s for s in stops if s))  # empty ones stop nothing
 
 

@@ -133,9 +133,10 @@ def test_the_capable_service_asks_the_fast_one_for_summaries(models: Path):
 
 
 def test_max_tokens_bound_is_an_operator_option(models: Path):
-    assert config_from_args(QWEN, [], env(models)).limits.max_tokens == 2048
-    assert config_from_args(QWEN, ["--max-tokens", "64"], env(models)).limits.max_tokens == 64
-    assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_MAX_TOKENS="32")).limits.max_tokens == 32
-    for bad in ("0", "2049"):
+    assert config_from_args(QWEN, [], env(models)).max_answer_tokens is None  # the context bounds it
+    assert config_from_args(QWEN, ["--max-tokens", "64"], env(models)).max_answer_tokens == 64
+    assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_MAX_TOKENS="32")).max_answer_tokens == 32
+    assert config_from_args(QWEN, ["--max-tokens", "4096"], env(models)).max_answer_tokens == 4096
+    for bad in ("0", "-5"):
         with pytest.raises(SystemExit):
             config_from_args(QWEN, ["--max-tokens", bad], env(models))

@@ -12,7 +12,16 @@ from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
 from engine.openapi_schemas import NUMBER_RANGES
-from shared.schemas import DEFAULT_LIMITS, ChatRequest, GenerationParams, SchemaError, SessionPatch
+from shared.schemas import (
+    DEFAULT_LIMITS,
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    MAX_TOKENS_ASKED,
+    ChatRequest,
+    GenerationParams,
+    SchemaError,
+    SessionPatch,
+)
 from tests.unit.test_app import chat_body
 
 DOCUMENTED = {"get", "post", "patch", "delete", "put"}
@@ -100,14 +109,20 @@ def test_documented_number_ranges_are_the_ones_enforced(name: str):
 def test_documented_limits_are_the_ones_enforced(spec: dict):
     chat = spec["components"]["schemas"]["ChatRequest"]
     request = chat["properties"]
-    assert request["max_completion_tokens"]["maximum"] == DEFAULT_LIMITS.max_tokens
-    assert chat["else"]["properties"]["max_tokens"]["maximum"] == DEFAULT_LIMITS.max_tokens
+    assert request["max_completion_tokens"]["maximum"] == MAX_TOKENS_ASKED
+    assert chat["else"]["properties"]["max_tokens"]["maximum"] == MAX_TOKENS_ASKED
     # max_tokens counts only without max_completion_tokens, as documented.
-    both = {"max_tokens": DEFAULT_LIMITS.max_tokens + 1, "max_completion_tokens": 8}
+    both = {"max_tokens": MAX_TOKENS_ASKED + 1, "max_completion_tokens": 8}
     assert GenerationParams.from_dict(both).max_tokens == 8
-    GenerationParams.from_dict({"max_tokens": DEFAULT_LIMITS.max_tokens})
+    GenerationParams.from_dict({"max_tokens": MAX_TOKENS_ASKED})
     with pytest.raises(SchemaError):
-        GenerationParams.from_dict({"max_tokens": DEFAULT_LIMITS.max_tokens + 1})
+        GenerationParams.from_dict({"max_tokens": MAX_TOKENS_ASKED + 1})
+    stop = request["stop"]["anyOf"]
+    assert stop[1]["maxItems"] == MAX_STOPS and stop[0]["maxLength"] == MAX_STOP_CHARS
+    GenerationParams.from_dict({"stop": ["x" * MAX_STOP_CHARS] * MAX_STOPS})
+    for bad in (["x"] * (MAX_STOPS + 1), "x" * (MAX_STOP_CHARS + 1)):
+        with pytest.raises(SchemaError):
+            GenerationParams.from_dict({"stop": bad})
     assert request["messages"]["maxItems"] == DEFAULT_LIMITS.max_messages
     many = chat_body()
     many["messages"] = [{"role": "user", "content": "x"}] * (DEFAULT_LIMITS.max_messages + 1)

@@ -25,6 +25,7 @@ def test_error_bytes_are_a_whole_json_response(status: int, code: str):
         "message": json.loads(body)["error"]["message"],
         "type": "invalid_request_error",
         "status": status,
+        "param": None,
     }
 
 
