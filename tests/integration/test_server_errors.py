@@ -48,7 +48,7 @@ def test_refused_by_the_server_is_json(service: Process, raw: bytes, status: int
     assert headers["content-type"] == "application/json"
     assert int(headers["content-length"]) == len(body)
     error = json.loads(body)["error"]
-    assert set(error) == {"code", "message", "type", "status"}
+    assert set(error) == {"code", "message", "type", "status", "param"}
     assert (error["code"], error["status"]) == (code, status)
 
 
