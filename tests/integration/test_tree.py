@@ -63,4 +63,12 @@ def test_a_chat_with_its_own_sampling_settings_runs_and_keeps_them(service: Proc
     chunks = ask(service, sid, [question], max_tokens=24, **settings)
     assert text_of(chunks)
     session = requests.get(f"{service.url}/api/sessions/{sid}", timeout=10).json()
-    assert session["settings"] == {**settings, "max_tokens": 24, "context": "window"}
+    assert session["settings"] == {
+        **settings,
+        "max_tokens": 24,
+        "context": "window",
+        "stop": [],
+        "seed": None,
+        "presence_penalty": 0.0,
+        "frequency_penalty": 0.0,
+    }
