@@ -18,17 +18,8 @@ from engine.storage import ConflictError
 from engine.streaming import event_stream, relay, stored_answer
 from engine.summary import SummaryMaker, summarizer_for, summary_room
 from engine.window import Window, fit
-from shared.schemas import (
-    GENERATING,
-    ChatMessage,
-    ChatRequest,
-    ChatSettings,
-    ContextInfo,
-    Message,
-    SessionPatch,
-    check_uuid,
-    new_id,
-)
+from shared.chunks import ContextInfo
+from shared.schemas import GENERATING, ChatMessage, ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
 
 bp = Blueprint("api", __name__)
 

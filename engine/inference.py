@@ -33,7 +33,8 @@ from typing import Any, Protocol
 from engine.kv_disk import KvDiskCache, layout_folder
 from engine.kv_park import SIMILAR, KvParking, common_prefix, share
 from engine.sampling import build_sampler, token_logprob
-from shared.schemas import GenerationParams, TokenLogprob
+from shared.chunks import TokenLogprob
+from shared.schemas import GenerationParams
 
 log = logging.getLogger(__name__)
 

@@ -21,16 +21,8 @@ from engine.inference import Prompt, PromptTooLong
 from engine.sampling import grammar_for
 from engine.scheduler import Event, Finished, Job, Token
 from engine.streaming import DONE, client_gone, error_for, event_stream, sse, wait_for_result
-from shared.schemas import (
-    CompletionRequest,
-    GenerationParams,
-    Usage,
-    completion_chunk,
-    final_chunk,
-    new_id,
-    openai_finish_reason,
-    usage_chunk,
-)
+from shared.chunks import Usage, completion_chunk, final_chunk, openai_finish_reason, usage_chunk
+from shared.schemas import CompletionRequest, GenerationParams, new_id
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from shared.chunks import ContextInfo, Timings
 from shared.schemas import (
     CONTEXT_POLICIES,
     FINISH_REASONS,
@@ -21,13 +22,11 @@ from shared.schemas import (
     SERVICE_STATES,
     THREAD_REASONS,
     UUID_PATTERN,
-    ContextInfo,
     GenerationParams,
     Limits,
     Message,
     ServiceInfo,
     Summary,
-    Timings,
 )
 
 Schema = dict[str, Any]

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from shared.schemas import GenerationParams, ResponseFormat, TokenLogprob
+from shared.chunks import TokenLogprob
+from shared.schemas import GenerationParams, ResponseFormat
 
 REPEAT_WINDOW = 64
 """Penalties look at this many of the answer's latest tokens (llama.cpp's default)."""

@@ -22,7 +22,8 @@ from engine.backlog import RecentDurations, RunningWork, retry_after, seconds_un
 from engine.cpu import Budget, FixedBudget, Grant
 from engine.inference import Engine, Prompt, PromptTooLong
 from engine.stops import StopFilter
-from shared.schemas import GenerationParams, Timings, TokenLogprob, Usage
+from shared.chunks import Timings, TokenLogprob, Usage
+from shared.schemas import GenerationParams
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from typing import Any
 from flask import Response
 
 from engine.scheduler import Event, Finished, Job, Queued, Started, Token
-from shared.schemas import ContextInfo, ErrorInfo, Message, Timings, Usage, completion_chunk, final_chunk
+from shared.chunks import ContextInfo, Timings, Usage, completion_chunk, final_chunk
+from shared.schemas import ErrorInfo, Message
 
 DONE = "data: [DONE]\n\n"
 

@@ -30,7 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.inference import MIN_ANSWER_TOKENS, Engine, Prompt, PromptTooLong
-from shared.schemas import ChatMessage, ContextInfo, GenerationParams, Summary
+from shared.chunks import ContextInfo
+from shared.schemas import ChatMessage, GenerationParams, Summary
 
 BLOCK_SHARE = 4
 """The window start moves in blocks of about 1/BLOCK_SHARE of the context."""

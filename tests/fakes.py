@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from engine.inference import Prompt, PromptTooLong, Step, answer_budget
 from engine.scheduler import Finished, Job, Token
-from shared.schemas import GenerationParams, TokenLogprob
+from shared.chunks import TokenLogprob
+from shared.schemas import GenerationParams
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp" / "py"))
 
 from answer_stats import AnswerStats  # noqa: E402
-from shared.schemas import Timings, Usage, final_chunk, parse_chunk  # noqa: E402
+from shared.chunks import Timings, Usage, final_chunk, parse_chunk  # noqa: E402
 from shortcuts import shortcut_for  # noqa: E402
 
 

@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 
+from shared.chunks import Timings, Usage, completion_chunk, final_chunk, parse_chunk
 from shared.schemas import (
     ChatRequest,
     CompletionRequest,
@@ -16,12 +17,7 @@ from shared.schemas import (
     ServiceInfo,
     Session,
     SessionPatch,
-    Timings,
-    Usage,
     check_uuid,
-    completion_chunk,
-    final_chunk,
-    parse_chunk,
 )
 
 SID = str(uuid.uuid4())
@@ -228,8 +224,9 @@ def test_context_policy_is_validated_in_requests_and_settings():
 
 
 def test_answers_carry_their_context_and_sessions_their_summaries():
+    from shared.chunks import ContextInfo
     from shared.history import merge_sessions
-    from shared.schemas import ContextInfo, Summary
+    from shared.schemas import Summary
 
     answer = Message(
         id=str(uuid.uuid4()),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.schemas import StreamDelta
+from shared.chunks import StreamDelta
 
 QUEUE_WORTH_SAYING_MS = 100
 """A shorter wait in the service's queue is bookkeeping, not news."""

@@ -25,7 +25,8 @@ from answer_stats import AnswerStats
 from branches import save_branches
 from client import ConnectionLost, ServiceError, request, stream
 from dom import Dom
-from shared.schemas import INTERRUPTED, Message, parse_chunk
+from shared.chunks import parse_chunk
+from shared.schemas import INTERRUPTED, Message
 from shared.sse import ServerSentEvent
 from state import AppState, Generation, Service
 from view_messages import GrowingAnswer, MessageActions

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shared.schemas import ContextInfo, Message, Summary
+from shared.chunks import ContextInfo
+from shared.schemas import Message, Summary
 from state import AppState
 
 POLICY_LABELS = {"window": "newest messages", "summary": "older ones summarised", "strict": "no trimming"}

@@ -12,13 +12,13 @@ from typing import Any
 
 from answer_stats import AnswerStats
 from chat_settings import PAGE_DEFAULTS
+from shared.chunks import ContextInfo
 from shared.history import branch, children, path_to
 from shared.schemas import (
     GENERATING,
     ChatMessage,
     ChatRequest,
     ChatSettings,
-    ContextInfo,
     Message,
     ServiceInfo,
     Session,
