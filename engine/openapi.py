@@ -242,6 +242,24 @@ def _paths(keyed: bool) -> dict[str, Schema]:
         "/v1/models": {
             "get": _op("models", "The one model this service runs", _json("OpenAI's model list.", ref("ModelList")))
         },
+        "/metrics": {
+            "get": _op(
+                "metrics",
+                "Counters, gauges and histograms in Prometheus' text format (OpenMetrics if asked)",
+                {
+                    "200": {
+                        "description": "`ruschat_requests_total`, `ruschat_answers_total`, "
+                        "`ruschat_tokens_generated_total`, `ruschat_prompt_tokens_total`, `ruschat_queue_depth`, "
+                        "`ruschat_busy_slots`, `ruschat_slots`, `ruschat_time_to_first_token_seconds`, "
+                        "`ruschat_decode_tokens_per_second`.",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+            )
+        },
         "/ws/status": {
             "get": _op(
                 "status_socket",

@@ -11,6 +11,7 @@ import openai
 import pytest
 import requests
 from openai import OpenAI
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import REPO_ROOT, Process, model_path, service_process
 
@@ -38,6 +39,11 @@ def test_the_openai_client_works_with_the_key(keyed: Process):
         )
         assert answer.choices[0].message.content
         assert [m.id for m in client.models.list()]
+    scrape = requests.get(keyed.url + "/metrics", headers={"Authorization": f"Bearer {KEY}"}, timeout=10)
+    values = {s.name: s.value for f in text_string_to_metric_families(scrape.text) for s in f.samples if not s.labels}
+    assert values["ruschat_tokens_generated_total"] >= 1
+    assert values["ruschat_time_to_first_token_seconds_count"] == 1
+    assert requests.get(keyed.url + "/metrics", timeout=10).status_code == 401
 
 
 def test_without_the_key_the_openai_client_gets_an_authentication_error(keyed: Process):
