@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 
 from backend_qwen import PROFILE as QWEN
 from backend_tinyllama import PROFILE as TINYLLAMA
-from engine import server
+from engine import server, summary
 from engine.app import create_app, shutdown
 from engine.model_files import BUNDLED
 from engine.settings import ServiceConfig, config_from_args, exposure_refusal, is_loopback
@@ -165,3 +165,27 @@ def test_the_web_app_hands_the_key_to_the_page():
     block = page.split('id="ruschat-config"', 1)[1].split(">", 1)[1].split("</script>", 1)[0]
     assert json.loads(block)["api_key"] == KEY
     assert page_config(WebConfig())["api_key"] is None
+
+
+def test_the_summariser_at_another_service_is_sent_this_services_key(monkeypatch: pytest.MonkeyPatch):
+    sent = []
+
+    class Answer:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self) -> bytes:
+            return json.dumps({"model": "m", "choices": [{"message": {"content": "a summary"}}]}).encode()
+
+    def urlopen(request, timeout):
+        sent.append(request)
+        return Answer()
+
+    monkeypatch.setattr(summary.urllib.request, "urlopen", urlopen)
+    assert summary.HttpSummarizer("http://127.0.0.1:8000", 5, KEY)("text", 50) == "a summary"
+    assert sent[-1].get_header("Authorization") == f"Bearer {KEY}"
+    summary.HttpSummarizer("http://127.0.0.1:8000", 5)("text", 50)
+    assert sent[-1].get_header("Authorization") is None
