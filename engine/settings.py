@@ -98,7 +98,7 @@ class ServiceConfig:
     endpoint (the fast service), or ``off``."""
     summarizer_timeout: float = 60.0
     """Seconds to wait for a summary before answering without one (``window``)."""
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line
     """When set, every endpoint but ``/healthz`` and ``/openapi.json`` needs
     ``Authorization: Bearer <key>`` (engine.security); None: no key asked."""
 

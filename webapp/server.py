@@ -14,7 +14,7 @@ import mimetypes
 import os
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -92,7 +92,7 @@ class WebConfig:
     """Base URL of the capable service (backend_qwen)."""
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     """Names accepted in the Host header (DNS-rebinding defence)."""
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # never in a log line
     """The services' API key, handed to the page (which sends it on every request)."""
 
     @property

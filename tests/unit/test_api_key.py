@@ -189,3 +189,8 @@ def test_the_summariser_at_another_service_is_sent_this_services_key(monkeypatch
     assert sent[-1].get_header("Authorization") == f"Bearer {KEY}"
     summary.HttpSummarizer("http://127.0.0.1:8000", 5)("text", 50)
     assert sent[-1].get_header("Authorization") is None
+
+
+def test_the_key_stays_out_of_printed_configs(config: ServiceConfig):
+    assert KEY not in repr(dataclasses.replace(config, api_key=KEY))
+    assert KEY not in repr(WebConfig(api_key=KEY))
