@@ -49,7 +49,9 @@ def fit_branch(
 ) -> tuple[Window, SummaryMaker]:
     """The prompt for ``branch`` under the chat's context policy (engine.window)."""
     config, engine = service.config, service.engine
-    summarizer = summarizer_for(config.summarizer, engine, service.scheduler, config.service, config.summarizer_timeout)
+    summarizer = summarizer_for(
+        config.summarizer, engine, service.scheduler, config.service, config.summarizer_timeout, config.api_key
+    )
     summaries = SummaryMaker(service.store, summarizer, chat_request.session_id, engine.context_size)
     try:
         window = fit(

@@ -11,6 +11,7 @@ from engine.context import Service, attach
 from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
 from engine.live import LiveAnswers
+from engine.metrics import Metrics
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
@@ -52,7 +53,9 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     if interrupted:
         log.warning("%d answer(s) were cut off when this service last stopped: marked interrupted", interrupted)
     engine = engine or load_engine(config)
-    scheduler = Scheduler(engine, config.max_queue, cpu_budget(config))
+    metrics = Metrics()
+    scheduler = Scheduler(engine, config.max_queue, cpu_budget(config), on_finished=metrics.finished)
+    metrics.watch(scheduler.status, engine.slots)
     scheduler.start()
     attach(app, Service(config=config, engine=engine, store=store, scheduler=scheduler, live=LiveAnswers(store)))
     errors.register_error_handlers(app)
@@ -61,6 +64,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(openapi.bp)
     status.install(app)
+    metrics.install(app)
     log.info(
         "%s service ready: %s (%s), history in %s",
         config.label,

@@ -26,11 +26,19 @@ class ApiError(Exception):
     """An error a client should see: stable ``code``, HTTP ``status``, a clear message."""
 
     def __init__(
-        self, status: int, code: str, message: str, *, retry_after: int | None = None, param: str | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: int | None = None,
+        param: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.info = ErrorInfo(code=code, message=message, status=status, param=param)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 def error_response(info: ErrorInfo, retry_after: int | None = None) -> Response:
@@ -44,7 +52,9 @@ def error_response(info: ErrorInfo, retry_after: int | None = None) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Response:
-        return error_response(error.info, error.retry_after)
+        response = error_response(error.info, error.retry_after)
+        response.headers.update(error.headers)
+        return response
 
     @app.errorhandler(SchemaError)
     def _schema_error(error: SchemaError) -> Response:

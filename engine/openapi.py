@@ -22,6 +22,7 @@ bp = Blueprint("openapi", __name__)
 # Each status the services answer with, its codes and when.
 ERRORS: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "`invalid_json` (body is not JSON) or `invalid_request` (wrong types or values)."),
+    401: ("Unauthorized", "`unauthorized`: the service has an API key and the request lacks it, or has another."),
     403: ("Forbidden", "`forbidden_host` (Host is not a local name) or `forbidden_origin` (Origin not allowed)."),
     404: ("NotFound", "`session_not_found`, `message_not_found` or `not_found`."),
     405: ("MethodNotAllowed", "`method_not_allowed`."),
@@ -56,6 +57,14 @@ def _error_responses() -> dict[str, Schema]:
                     "schema": {"type": "integer", "minimum": 1},
                 }
             }
+        if status == 401:
+            response["headers"] = {
+                "WWW-Authenticate": {
+                    "description": "`Bearer`: the scheme the key is expected in.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
         if status == 405:
             response["headers"] = {
                 "Allow": {
@@ -68,13 +77,38 @@ def _error_responses() -> dict[str, Schema]:
     return responses
 
 
-def _op(name: str, summary: str, ok: dict[str, Schema], errors: tuple[int, ...] = (), **extra: Any) -> Schema:
+SECURITY_SCHEMES: dict[str, Schema] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The service's API key (`--api-key`), when one is set: `Authorization: Bearer <key>`.",
+    },
+    "statusKey": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "api_key",
+        "description": "The API key as `?api_key=<key>`: accepted by `/ws/status` only, since browsers "
+        "cannot set headers on a WebSocket.",
+    },
+}
+
+
+def _op(
+    name: str,
+    summary: str,
+    ok: dict[str, Schema],
+    errors: tuple[int, ...] = (),
+    *,
+    open_: bool = False,
+    **extra: Any,
+) -> Schema:
     """An operation (``name``: its Flask view's): its success responses and its error
-    statuses (plus the common ones)."""
+    statuses (plus the common ones, and 401 unless ``open_``: answered without the key)."""
     responses = dict(ok)
-    for status in sorted({*errors, *COMMON}):
+    for status in sorted({*errors, *COMMON, *(() if open_ else (401,))}):
         responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
-    return {"operationId": name, "summary": summary, "responses": responses, **extra}
+    security: dict[str, Any] = {"security": []} if open_ else {}
+    return {"operationId": name, "summary": summary, "responses": responses, **security, **extra}
 
 
 def _links(ok: dict[str, Schema], **links: dict[str, str]) -> dict[str, Schema]:
@@ -104,7 +138,9 @@ SESSION = _path_param("session_id", "The chat's UUID (anything else: 404).")
 MESSAGE = _path_param("message_id", "The answer's UUID (anything else: 404).")
 
 
-def _paths() -> dict[str, Schema]:
+def _paths(keyed: bool) -> dict[str, Schema]:
+    """The operations; ``keyed``: the service has an API key."""
+    socket_security: dict[str, Any] = {"security": [{"bearer": []}, {"statusKey": []}]} if keyed else {}
     stream_or_json = {
         "200": {
             "description": "`stream: false`: the completion. `stream: true`: " + SSE_DESCRIPTION,
@@ -116,9 +152,16 @@ def _paths() -> dict[str, Schema]:
     }
     return {
         "/healthz": {
-            "get": _op("healthz", "Liveness, in milliseconds even while generating", _json("Alive.", ref("Health")))
+            "get": _op(
+                "healthz",
+                "Liveness, in milliseconds even while generating",
+                _json("Alive.", ref("Health")),
+                open_=True,
+            )
         },
-        "/openapi.json": {"get": _op("openapi_json", "This document", _json("OpenAPI 3.1.", {"type": "object"}))},
+        "/openapi.json": {
+            "get": _op("openapi_json", "This document", _json("OpenAPI 3.1.", {"type": "object"}), open_=True)
+        },
         "/api/info": {
             "get": _op(
                 "info", "Model, context size, busy or idle, queue depth", _json("The service.", ref("ServiceInfo"))
@@ -199,12 +242,31 @@ def _paths() -> dict[str, Schema]:
         "/v1/models": {
             "get": _op("models", "The one model this service runs", _json("OpenAI's model list.", ref("ModelList")))
         },
+        "/metrics": {
+            "get": _op(
+                "metrics",
+                "Counters, gauges and histograms in Prometheus' text format (OpenMetrics if asked)",
+                {
+                    "200": {
+                        "description": "`ruschat_requests_total`, `ruschat_answers_total`, "
+                        "`ruschat_tokens_generated_total`, `ruschat_prompt_tokens_total`, `ruschat_queue_depth`, "
+                        "`ruschat_busy_slots`, `ruschat_slots`, `ruschat_time_to_first_token_seconds`, "
+                        "`ruschat_decode_tokens_per_second`.",
+                        "content": {
+                            "text/plain": {"schema": {"type": "string"}},
+                            "application/openmetrics-text": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+            )
+        },
         "/ws/status": {
             "get": _op(
                 "status_socket",
                 "WebSocket: pushes `ServiceInfo` as JSON text whenever it changes, every second while busy",
                 {"101": {"description": "Switching to the WebSocket protocol."}},
                 (400,),
+                **socket_security,
             )
         },
     }
@@ -213,6 +275,8 @@ def _paths() -> dict[str, Schema]:
 def document(config: ServiceConfig, slots: int | None = None) -> Schema:
     """The OpenAPI 3.1 document of a service configured by ``config`` whose engine has
     ``slots`` (the bound on ``n``; default: the configured ones)."""
+    # With a key every operation but the open ones needs it; without one, none does.
+    security: dict[str, Any] = {"security": [{"bearer": []}]} if config.api_key else {}
     return {
         "openapi": "3.1.0",
         "info": {
@@ -221,8 +285,10 @@ def document(config: ServiceConfig, slots: int | None = None) -> Schema:
             "description": "History, persisted chat streams and an OpenAI-compatible endpoint over one local "
             "model. Every error has one JSON shape (`Error`) with a stable `code` and the HTTP status.",
         },
-        "paths": _paths(),
+        "paths": _paths(bool(config.api_key)),
+        **security,
         "components": {
+            "securitySchemes": SECURITY_SCHEMES,
             "schemas": {**component_schemas(config.limits), **openai_schemas(config.limits, slots or config.slots)},
             "responses": _error_responses(),
         },

@@ -31,7 +31,14 @@ from shared.schemas import (
 
 Schema = dict[str, Any]
 
-ERROR_TYPES = ("invalid_request_error", "permission_error", "not_found_error", "overloaded_error", "server_error")
+ERROR_TYPES = (
+    "invalid_request_error",
+    "authentication_error",
+    "permission_error",
+    "not_found_error",
+    "overloaded_error",
+    "server_error",
+)
 """``ErrorInfo.type`` by status (OpenAI's error types)."""
 
 NUMBER_RANGES: dict[str, tuple[float, float]] = {

@@ -170,11 +170,16 @@ class Status:
     version: int
     threads: Grant
     """Threads in use now and why not more."""
+    busy_slots: int = 0
 
 
 class Scheduler:
-    def __init__(self, engine: Engine, max_queue: int, budget: Budget) -> None:
+    def __init__(
+        self, engine: Engine, max_queue: int, budget: Budget, on_finished: Callable[[Finished], None] | None = None
+    ) -> None:
         self.engine = engine
+        self._on_finished = on_finished
+        """Sees every job's end, once (metrics)."""
         self.max_queue = max_queue
         self.budget = budget
         self._threads = -1
@@ -247,6 +252,7 @@ class Scheduler:
             tokens_per_second=round(self._tokens_per_second, 1),
             version=self._version,
             threads=self._grant,
+            busy_slots=len(self._running),
         )
 
     def _changed(self) -> None:
@@ -416,4 +422,6 @@ class Scheduler:
                 result = Finished(
                     result.text, "error", result.usage, result.timings, error="the answer could not be stored"
                 )
+        if self._on_finished is not None:
+            self._on_finished(result)
         job.emit(result)

@@ -1,6 +1,9 @@
-"""Who may talk to a service: loopback Host names, the web app's origins, bounded bodies."""
+"""Who may talk to a service: loopback Host names, the web app's origins, the API key,
+bounded bodies."""
 
 from __future__ import annotations
+
+import hmac
 
 from flask import Flask, request
 from flask_cors import CORS
@@ -17,6 +20,30 @@ def host_name(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+OPEN_PATHS = ("/healthz", "/openapi.json")
+"""Answered without the API key: liveness, and the API's description (nothing private)."""
+STATUS_SOCKET = "/ws/status"
+KEY_PARAMETER = "api_key"
+"""The query parameter that carries the key to the status WebSocket: browsers cannot set
+headers on a WebSocket."""
+
+
+def presented_key() -> str | None:
+    """The key a request carries: ``Authorization: Bearer <key>``, or, for the status
+    WebSocket only, ``?api_key=<key>``."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    if request.path == STATUS_SOCKET:
+        return request.args.get(KEY_PARAMETER)
+    return None
+
+
+def key_matches(presented: str | None, key: str) -> bool:
+    """Constant-time comparison: the time taken says nothing of how much of a guess was right."""
+    return presented is not None and hmac.compare_digest(presented.encode(), key.encode())
+
+
 def install(app: Flask, config: ServiceConfig) -> None:
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     allowed_hosts = {h.lower() for h in config.allowed_hosts}
@@ -31,6 +58,19 @@ def install(app: Flask, config: ServiceConfig) -> None:
         origin = request.headers.get("Origin")
         if origin is not None and origin.rstrip("/") not in allowed_origins:
             raise ApiError(403, "forbidden_origin", "this origin may not call the service")
+        # CORS preflights carry no credentials by design; the request that follows does.
+        if (
+            config.api_key
+            and request.method != "OPTIONS"
+            and request.path not in OPEN_PATHS
+            and not key_matches(presented_key(), config.api_key)
+        ):
+            raise ApiError(
+                401,
+                "unauthorized",
+                "a valid API key is required: send 'Authorization: Bearer <key>'",
+                headers={"WWW-Authenticate": 'Bearer realm="ruschat"'},
+            )
 
     CORS(
         app,

@@ -15,7 +15,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from engine.model_files import ModelMissing
-from engine.settings import ServiceProfile, config_from_args
+from engine.settings import ServiceProfile, config_from_args, exposure_refusal
 
 
 class GunicornApp(BaseApplication):  # type: ignore[misc]
@@ -96,6 +96,10 @@ def main(profile: ServiceProfile, argv: Sequence[str] | None = None) -> int:
         config = config_from_args(profile, argv)
     except ModelMissing as missing:
         print(f"error: {missing}", file=sys.stderr)
+        return 2
+    refusal = exposure_refusal(config.host, config.api_key)
+    if refusal is not None:
+        print(f"error: {refusal}", file=sys.stderr)
         return 2
     if not config.model_path.is_file():
         print(f"error: model file not found: {config.model_path}", file=sys.stderr)

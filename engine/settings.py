@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,29 @@ class ServiceConfig:
     endpoint (the fast service), or ``off``."""
     summarizer_timeout: float = 60.0
     """Seconds to wait for a summary before answering without one (``window``)."""
+    api_key: str | None = field(default=None, repr=False)  # never in a log line
+    """When set, every endpoint but ``/healthz`` and ``/openapi.json`` needs
+    ``Authorization: Bearer <key>`` (engine.security); None: no key asked."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the service on this machine (``localhost``, 127.x, ``::1``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # another name: it may resolve to anything
+        return False
+
+
+def exposure_refusal(host: str, api_key: str | None) -> str | None:
+    """Why a service must not start on ``host``, or None: beyond loopback only with a key."""
+    if api_key or is_loopback(host):
+        return None
+    return (
+        f"refusing to listen on {host}: other machines could use the model and read the chat history. "
+        "Set an API key (--api-key or RUSCHAT_API_KEY) to bind beyond loopback, or use --host 127.0.0.1"
+    )
 
 
 def _env(environ: Mapping[str, str], prefix: str, key: str) -> str | None:
@@ -203,6 +227,12 @@ def config_from_args(
         help="who summarises the older messages of chats set to 'summary': 'self', 'off', or the "
         f"URL of the fast service (default: {profile.default_summarizer})",
     )
+    parser.add_argument(
+        "--api-key",
+        default=_env(environ, prefix, "API_KEY") or environ.get("RUSCHAT_API_KEY"),
+        help="require 'Authorization: Bearer KEY' on every endpoint but /healthz and /openapi.json "
+        "(also RUSCHAT_API_KEY, shared by both services); needed to bind beyond loopback",
+    )
     args = parser.parse_args(argv)
 
     if args.port < 0 or args.port > 65535:
@@ -256,5 +286,6 @@ def config_from_args(
         http_threads=args.max_queue + args.parallel + 20,
         cpu_dir=None if args.cpu_dir == "off" else Path(args.cpu_dir).expanduser(),
         summarizer=summarizer,
+        api_key=args.api_key or None,
         **kwargs,
     )

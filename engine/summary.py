@@ -65,9 +65,12 @@ def request_messages(text: str) -> list[dict[str, str]]:
 class HttpSummarizer:
     """Asks another service's ``POST /v1/chat/completions`` (not streaming)."""
 
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(self, url: str, timeout: float, api_key: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.api_key = api_key
+        """Sent as ``Authorization: Bearer``: this service's own key (one key for both, as
+        ``RUSCHAT_API_KEY`` gives them)."""
         self.model = "?"
         self.service = self.url
 
@@ -76,7 +79,7 @@ class HttpSummarizer:
         request = urllib.request.Request(
             f"{self.url}/v1/chat/completions",
             data=body.encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self._authorization()},
             method="POST",
         )
         try:
@@ -93,6 +96,9 @@ class HttpSummarizer:
         if not isinstance(content, str) or not content.strip():
             raise SummaryFailed("the summary came back empty")
         return content.strip()
+
+    def _authorization(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
 class LocalSummarizer:
@@ -189,10 +195,12 @@ class SummaryMaker:
             self.store.add_summary(self.created)
 
 
-def summarizer_for(url: str, engine: Engine, scheduler: Scheduler, service: str, timeout: float) -> Summarizer | None:
+def summarizer_for(
+    url: str, engine: Engine, scheduler: Scheduler, service: str, timeout: float, api_key: str | None = None
+) -> Summarizer | None:
     """The summariser ``--summarizer`` names: ``self``, ``off`` (None) or a service's URL."""
     if url == "off":
         return None
     if url == "self":
         return LocalSummarizer(engine, scheduler, service, timeout)
-    return HttpSummarizer(url, timeout)
+    return HttpSummarizer(url, timeout, api_key)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import ipaddress
 import os
 import signal
 import socket
@@ -176,7 +177,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--capable-port", type=int, default=8001, help="port of the capable service (Qwen)")
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="databases, saved KV caches and logs")
     parser.add_argument("--skip-setup", action="store_true", help="do not check the installation first")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("RUSCHAT_API_KEY") or None,
+        help="API key the services require and the page sends (also RUSCHAT_API_KEY); needed with a "
+        "--host beyond loopback. Handed on in the environment, never on a command line",
+    )
     return parser.parse_args(argv)
+
+
+def is_loopback(host: str) -> bool:
+    """As engine.settings.is_loopback (this script runs before the .venv exists)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def build_children(args: argparse.Namespace) -> list[Child]:
@@ -235,6 +252,14 @@ def build_children(args: argparse.Namespace) -> list[Child]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if not args.api_key and not is_loopback(args.host):
+        log(
+            f"error: refusing to listen on {args.host} without an API key: other machines could use the "
+            "models and read the chat history. Set --api-key (or RUSCHAT_API_KEY), or use --host 127.0.0.1."
+        )
+        return 2
+    if args.api_key:
+        os.environ["RUSCHAT_API_KEY"] = args.api_key  # the children inherit it; `ps` does not show it
     busy = [
         f"{name} port {port}"
         for name, port in (("web", args.web_port), ("fast", args.fast_port), ("capable", args.capable_port))

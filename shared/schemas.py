@@ -621,6 +621,8 @@ class ErrorInfo:
             return "server_error"
         if self.status == 403:
             return "permission_error"
+        if self.status == 401:
+            return "authentication_error"
         return "invalid_request_error"
 
     def to_dict(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import mimetypes
 import os
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -92,6 +92,8 @@ class WebConfig:
     """Base URL of the capable service (backend_qwen)."""
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
     """Names accepted in the Host header (DNS-rebinding defence)."""
+    api_key: str | None = field(default=None, repr=False)  # never in a log line
+    """The services' API key, handed to the page (which sends it on every request)."""
 
     @property
     def services(self) -> list[dict[str, str]]:
@@ -109,11 +111,27 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
     parser.add_argument("--port", type=int, default=int(environ.get("RUSCHAT_WEB_PORT") or 8080))
     parser.add_argument("--fast-url", default=environ.get("RUSCHAT_FAST_URL") or "http://127.0.0.1:8000")
     parser.add_argument("--capable-url", default=environ.get("RUSCHAT_CAPABLE_URL") or "http://127.0.0.1:8001")
+    parser.add_argument(
+        "--api-key",
+        default=environ.get("RUSCHAT_API_KEY") or None,
+        help="the services' API key, which the page then sends (also RUSCHAT_API_KEY)",
+    )
     args = parser.parse_args(argv)
     for url in (args.fast_url, args.capable_url):
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
             parser.error(f"not an http(s) URL: {url}")
-    return WebConfig(host=args.host, port=args.port, fast_url=args.fast_url, capable_url=args.capable_url)
+    return WebConfig(
+        host=args.host,
+        port=args.port,
+        fast_url=args.fast_url,
+        capable_url=args.capable_url,
+        api_key=args.api_key or None,
+    )
+
+
+def page_config(config: WebConfig) -> dict[str, object]:
+    """The ``ruschat-config`` block of the page: the services, and their key if they have one."""
+    return {"services": config.services, "api_key": config.api_key}
 
 
 def content_security_policy(config: WebConfig) -> str:
@@ -171,7 +189,7 @@ def create_app(config: WebConfig) -> Flask:
     csp = content_security_policy(config)
     allowed_hosts = set(config.allowed_hosts)
     page = (HERE / "index.html").read_text()
-    page = page.replace("{{CONFIG}}", json.dumps({"services": config.services}).replace("<", "\\u003c"))
+    page = page.replace("{{CONFIG}}", json.dumps(page_config(config)).replace("<", "\\u003c"))
 
     @app.before_request
     def _local_hosts_only() -> None:

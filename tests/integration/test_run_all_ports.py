@@ -1,7 +1,8 @@
-"""run_all refuses to start over a port that is taken, and says which."""
+"""run_all refuses to start over a port that is taken, or beyond loopback without a key, and says why."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -35,3 +36,24 @@ def test_a_port_in_use_is_reported_clearly():
     assert result.returncode == 2
     assert f"fast port {port}" in result.stdout and "already in use" in result.stdout
     assert "starting" not in result.stdout  # nothing was launched
+
+
+def test_beyond_loopback_without_a_key_nothing_starts():
+    env = {k: v for k, v in os.environ.items() if k != "RUSCHAT_API_KEY"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "scripts" / "run_all.py"),
+            "--no-browser",
+            "--skip-setup",
+            "--host",
+            "0.0.0.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without an API key" in result.stdout
+    assert "starting" not in result.stdout

@@ -20,8 +20,24 @@ class ServiceError(Exception):
         self.status, self.code = status, code
 
 
+class Credentials:
+    """The services' API key (from the page config), sent on every request when set."""
+
+    key: str | None = None
+
+    @classmethod
+    def headers(cls) -> dict[str, str]:
+        return {"Authorization": f"Bearer {cls.key}"} if cls.key else {}
+
+    @classmethod
+    def socket_url(cls, url: str) -> str:
+        """``url`` with the key as ``?api_key=``: browsers cannot set headers on a WebSocket."""
+        return f"{url}?api_key={js.encodeURIComponent(cls.key)}" if cls.key else url
+
+
 def _options(method: str, body: Any = None, signal: Any = None) -> Any:
-    options: dict[str, Any] = {"method": method, "headers": {"Content-Type": "application/json"}}
+    headers = {"Content-Type": "application/json", **Credentials.headers()}
+    options: dict[str, Any] = {"method": method, "headers": headers}
     if body is not None:
         options["body"] = json.dumps(body)
     if signal is not None:

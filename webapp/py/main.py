@@ -22,6 +22,7 @@ import view_settings
 import view_tools
 from actions import Actions
 from chat_settings import DEFAULTS_KEY, defaults_from_json
+from client import Credentials
 from dom import Dom
 from settings_actions import SettingsActions
 from state import AppState
@@ -31,6 +32,7 @@ from view_layout import THEME_KEY, Layout
 def main() -> None:
     dom = Dom(js.document)
     config = json.loads(js.document.getElementById("ruschat-config").textContent)
+    Credentials.key = config.get("api_key")
     state = AppState.from_config(
         config,
         saved_choice=js.localStorage.getItem("ruschat-service"),

@@ -15,7 +15,7 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy
 
-from client import ServiceError, request
+from client import Credentials, ServiceError, request
 from shared.schemas import SchemaError, ServiceInfo
 from state import Service
 
@@ -42,7 +42,7 @@ class Services:
     def connect(self, service: Service) -> None:
         """Follow a service's status socket; when it drops, report it and retry."""
         url = service.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws/status"
-        socket = js.WebSocket.new(url)
+        socket = js.WebSocket.new(Credentials.socket_url(url))
         service.socket = socket
         message = create_proxy(lambda event: self._status(service, event.data))
 
