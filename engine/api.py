@@ -14,12 +14,14 @@ from engine.errors import ApiError
 from engine.inference import CannotContinue, Prompt, PromptTooLong
 from engine.live import LiveAnswer
 from engine.scheduler import Finished, Job, QueueFull
+from engine.search import SearchQueryError, search
 from engine.storage import ConflictError
 from engine.streaming import event_stream, relay, stored_answer
 from engine.summary import SummaryMaker, summarizer_for, summary_room
 from engine.window import Window, fit
 from shared.chunks import ContextInfo
 from shared.schemas import GENERATING, ChatMessage, ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
+from shared.search import DEFAULT_LIMIT, MAX_LIMIT
 
 bp = Blueprint("api", __name__)
 
@@ -101,6 +103,19 @@ def info() -> Response:
 def list_sessions() -> Response:
     sessions = current().store.list_sessions()
     return jsonify({"sessions": [s.to_dict(with_messages=False) for s in sessions]})
+
+
+@bp.get("/api/search")
+def search_messages() -> Response:
+    """The messages that match ``q``, best first."""
+    raw_limit = request.args.get("limit", str(DEFAULT_LIMIT))
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 3 and 1 <= int(raw_limit) <= MAX_LIMIT):
+        raise ApiError(400, "invalid_request", f"limit must be a whole number from 1 to {MAX_LIMIT}", param="limit")
+    try:
+        hits = search(current().store.engine, request.args.get("q", ""), int(raw_limit))
+    except SearchQueryError as error:
+        raise ApiError(400, "invalid_query", str(error), param="q") from None
+    return jsonify({"hits": [hit.to_dict() for hit in hits]})
 
 
 @bp.get("/api/sessions/<session_id>")

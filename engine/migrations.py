@@ -112,12 +112,54 @@ def m005_context_window(conn: Connection) -> None:
     meta.tables["summaries"].create(conn)
 
 
+def fts5_available(conn: Connection) -> bool:
+    """Whether this SQLite build has FTS5 (the one in Python's own builds does)."""
+    return bool(conn.execute(text("SELECT sqlite_compileoption_used('ENABLE_FTS5')")).scalar())
+
+
+def m006_message_search(conn: Connection) -> None:
+    """Full-text search over the messages' text: an FTS5 index that reads the text from
+    ``messages`` (external content, keyed on its rowid), kept in step by triggers and
+    filled with the messages already stored. Nothing on other databases or on a SQLite
+    built without FTS5: search then falls back to LIKE (engine.search)."""
+    if conn.dialect.name != "sqlite" or not fts5_available(conn):
+        return
+    conn.execute(
+        text(
+            "CREATE VIRTUAL TABLE message_search USING fts5(content, content='messages', content_rowid='rowid',"
+            " tokenize='unicode61 remove_diacritics 2')"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TRIGGER message_search_insert AFTER INSERT ON messages BEGIN"
+            " INSERT INTO message_search(rowid, content) VALUES (new.rowid, new.content); END"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TRIGGER message_search_delete AFTER DELETE ON messages BEGIN"
+            " INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.rowid, old.content);"
+            " END"
+        )
+    )
+    conn.execute(
+        text(
+            "CREATE TRIGGER message_search_update AFTER UPDATE OF content ON messages BEGIN"
+            " INSERT INTO message_search(message_search, rowid, content) VALUES ('delete', old.rowid, old.content);"
+            " INSERT INTO message_search(rowid, content) VALUES (new.rowid, new.content); END"
+        )
+    )
+    conn.execute(text("INSERT INTO message_search(message_search) VALUES ('rebuild')"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_sessions_updated_index,
     m003_message_tree,
     m004_session_settings,
     m005_context_window,
+    m006_message_search,
 ]
 
 _migrations_table = Table(

@@ -16,12 +16,17 @@ from engine.context import VERSION, current
 from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
 from engine.settings import ServiceConfig
+from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
 
 bp = Blueprint("openapi", __name__)
 
 # Each status the services answer with, its codes and when.
 ERRORS: dict[int, tuple[str, str]] = {
-    400: ("BadRequest", "`invalid_json` (body is not JSON) or `invalid_request` (wrong types or values)."),
+    400: (
+        "BadRequest",
+        "`invalid_json` (body is not JSON), `invalid_request` (wrong types or values) or `invalid_query` "
+        "(a search query with no word, or too long).",
+    ),
     401: ("Unauthorized", "`unauthorized`: the service has an API key and the request lacks it, or has another."),
     403: ("Forbidden", "`forbidden_host` (Host is not a local name) or `forbidden_origin` (Origin not allowed)."),
     404: ("NotFound", "`session_not_found`, `message_not_found` or `not_found`."),
@@ -136,6 +141,24 @@ def _path_param(name: str, description: str) -> Schema:
 
 SESSION = _path_param("session_id", "The chat's UUID (anything else: 404).")
 MESSAGE = _path_param("message_id", "The answer's UUID (anything else: 404).")
+SEARCH_PARAMETERS = [
+    {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "description": "Words to find (at least one with a letter or digit); quoted, never search syntax.",
+        # A letter or digit somewhere (Python's \w without the underscore): a query of only
+        # punctuation has nothing to search for.
+        "schema": {"type": "string", "maxLength": MAX_QUERY_CHARS, "pattern": r"[^\W_]"},
+    },
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": f"At most this many hits (default {DEFAULT_LIMIT}).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    },
+]
 
 
 def _paths(keyed: bool) -> dict[str, Schema]:
@@ -178,6 +201,15 @@ def _paths(keyed: bool) -> dict[str, Schema]:
                         {"session_id": "$response.body#/sessions/0/id"},
                     ),
                 ),
+            )
+        },
+        "/api/search": {
+            "get": _op(
+                "search_messages",
+                "Messages of every chat that contain the query's words (the last as a prefix), best first",
+                _json("The hits, best first.", ref("SearchResults")),
+                (400,),
+                parameters=SEARCH_PARAMETERS,
             )
         },
         "/api/sessions/{session_id}": {

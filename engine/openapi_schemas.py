@@ -167,6 +167,21 @@ def stream_event() -> Schema:
     }
 
 
+def search_hit(uuid: Schema) -> Schema:
+    span: Schema = {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2}
+    properties: dict[str, Schema] = {
+        "session_id": uuid,
+        "message_id": uuid,
+        "role": {"type": "string", "enum": list(ROLES)},
+        "snippet": {"type": "string", "description": "Plain text around the match (never HTML)."},
+        "marks": {"type": "array", "items": span, "description": "`[start, end)` spans of the snippet that matched."},
+        "title": {"type": "string", "description": "The chat's title."},
+        "created_at": {"type": "number"},
+        "rank": {"type": "number", "description": "Higher is better (0 without a full-text index)."},
+    }
+    return {"type": "object", "properties": properties, "required": list(properties)}
+
+
 def component_schemas(limits: Limits) -> dict[str, Schema]:
     """RusChat's own objects (those of ``/v1`` are in engine.openapi_openai)."""
     session_fields: dict[str, Schema] = {
@@ -234,6 +249,11 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
             "type": "object",
             "properties": {"sessions": {"type": "array", "items": ref("SessionListItem")}},
             "required": ["sessions"],
+        },
+        "SearchResults": {
+            "type": "object",
+            "properties": {"hits": {"type": "array", "items": search_hit(uuid)}},
+            "required": ["hits"],
         },
         "Session": {
             "type": "object",

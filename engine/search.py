@@ -1,0 +1,112 @@
+"""Full-text search over one service's messages.
+
+SQLite's FTS5 index (migration m006) where the database has it; a plain LIKE scan
+elsewhere (another database, or a SQLite built without FTS5). The user's words are
+always quoted as FTS5 phrases, the last one as a prefix, so no input is FTS5 syntax.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import OperationalError
+
+from shared.search import MAX_QUERY_CHARS, SearchHit, marked
+
+_START, _END = "\ue000", "\ue001"
+"""Private-use characters FTS5 puts around a match; taken out again before the wire."""
+_SNIPPET_TOKENS = 16
+_FALLBACK_CONTEXT = 60
+
+
+class SearchQueryError(ValueError):
+    """The query cannot be searched for: empty, too long, or rejected by the index."""
+
+
+def terms(query: str) -> list[str]:
+    """The query's words, checked; raises :class:`SearchQueryError`."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise SearchQueryError(f"q is over {MAX_QUERY_CHARS} characters")
+    # Control characters (NUL ends FTS5's string) and our snippet markers become spaces.
+    cleaned = "".join(" " if c in (_START, _END) or unicodedata.category(c) == "Cc" else c for c in query)
+    words = [w for w in cleaned.split() if any(c.isalnum() for c in w)]
+    if not words:
+        raise SearchQueryError("q needs at least one word to search for")
+    return words
+
+
+def fts_query(words: list[str], prefix_last: bool = True) -> str:
+    """An FTS5 MATCH expression: every word as a quoted phrase (all must match), the last a prefix."""
+    phrases = ['"' + w.replace('"', '""') + '"' for w in words]
+    if prefix_last:
+        phrases[-1] += "*"
+    return " ".join(phrases)
+
+
+def has_index(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite" and inspect(engine).has_table("message_search")
+
+
+def search(engine: Engine, query: str, limit: int, *, fts: bool | None = None) -> list[SearchHit]:
+    """The best ``limit`` messages for ``query``; ``fts``: force (or refuse) the FTS5 index."""
+    words = terms(query)
+    if fts is None:
+        fts = has_index(engine)
+    if not fts:
+        return _like_search(engine, words, limit)
+    sql = text(
+        "SELECT m.session_id, m.id, m.role, m.created_at, s.title,"
+        " snippet(message_search, 0, :start, :end, '…', :tokens) AS snippet,"
+        " bm25(message_search) AS score"
+        " FROM message_search JOIN messages m ON m.rowid = message_search.rowid"
+        " JOIN sessions s ON s.id = m.session_id"
+        " WHERE message_search MATCH :match ORDER BY score, m.created_at DESC LIMIT :limit"
+    )
+    params = {"start": _START, "end": _END, "tokens": _SNIPPET_TOKENS, "limit": limit}
+    params["match"] = fts_query(words, prefix_last=not query[-1:].isspace())
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sql, params).all()
+    except OperationalError as error:
+        if any(word in str(error).lower() for word in ("fts5", "syntax", "unterminated", "match")):
+            raise SearchQueryError("the search index rejected this query") from None
+        raise
+    hits = []
+    for session_id, message_id, role, created_at, title, snippet, score in rows:
+        plain, marks = marked(snippet, _START, _END)
+        hits.append(SearchHit(session_id, message_id, role, plain, marks, title, created_at, round(-score, 6)))
+    return hits
+
+
+def _like_search(engine: Engine, words: list[str], limit: int) -> list[SearchHit]:
+    """Every word anywhere in the text (case-insensitive), newest first."""
+    clauses = " AND ".join(f"lower(m.content) LIKE :w{i} ESCAPE '\\'" for i in range(len(words)))
+    params: dict[str, object] = {"limit": limit}
+    for i, word in enumerate(words):
+        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params[f"w{i}"] = f"%{escaped}%"
+    sql = text(
+        "SELECT m.session_id, m.id, m.role, m.created_at, s.title, m.content"
+        " FROM messages m JOIN sessions s ON s.id = m.session_id"
+        f" WHERE {clauses} ORDER BY m.created_at DESC LIMIT :limit"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sql, params).all()
+    return [
+        SearchHit(session_id, message_id, role, *_excerpt(content, words), title, created_at, 0.0)
+        for session_id, message_id, role, created_at, title, content in rows
+    ]
+
+
+def _excerpt(content: str, words: list[str]) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A window of ``content`` around the first word found, with every word's occurrences marked."""
+    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=len, reverse=True)), re.IGNORECASE)
+    first = pattern.search(content)
+    at = first.start() if first else 0
+    start, end = max(0, at - _FALLBACK_CONTEXT), min(len(content), at + _FALLBACK_CONTEXT * 2)
+    lead, tail = ("…" if start > 0 else ""), ("…" if end < len(content) else "")
+    snippet = lead + content[start:end] + tail
+    marks = tuple((m.start(), m.end()) for m in pattern.finditer(snippet))
+    return snippet, marks
