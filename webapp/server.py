@@ -27,7 +27,7 @@ from engine.settings import LOCAL_HOSTS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
-SHARED_FILES = ("__init__.py", "schemas.py", "chunks.py", "history.py", "sse.py")
+SHARED_FILES = ("__init__.py", "schemas.py", "chunks.py", "history.py", "sse.py", "search.py")
 PAGE_FILES = (
     "main.py",
     "chat_settings.py",
@@ -39,6 +39,8 @@ PAGE_FILES = (
     "highlight.py",
     "view_status.py",
     "view_sidebar.py",
+    "view_search.py",
+    "search_actions.py",
     "view_messages.py",
     "view_composer.py",
     "view_settings.py",

@@ -65,6 +65,10 @@ KEYS = {"ctrl": False, "meta": False, "shift": False, "alt": False, "typing": Fa
         ("Enter", {"ctrl": True, "shift": True, "typing": True}, "regenerate"),
         ("Enter", {"ctrl": True, "shift": True, "generating": True}, ""),
         ("Enter", {"ctrl": True}, ""),
+        ("k", {"ctrl": True, "typing": True}, "search"),
+        ("K", {"meta": True}, "search"),
+        ("k", {"ctrl": True, "shift": True}, ""),
+        ("k", {"typing": True}, ""),
     ],
 )
 def test_shortcuts(key: str, pressed: dict[str, bool], command: str):

@@ -24,6 +24,7 @@ from actions import Actions
 from chat_settings import DEFAULTS_KEY, defaults_from_json
 from client import Credentials
 from dom import Dom
+from search_actions import SearchActions
 from settings_actions import SettingsActions
 from state import AppState
 from view_layout import THEME_KEY, Layout
@@ -51,7 +52,10 @@ def main() -> None:
     dom.on(js.window, "hashchange", actions.on_hash_change)
     Layout(dom, saved_theme=js.localStorage.getItem(THEME_KEY)).install()
     view_tools.install(dom, state)
-    shortcuts.install(dom, state, actions)
+    search = SearchActions(state, dom, actions)
+    dom.on(dom.by_testid("search-input"), "input", search.on_input)
+    dom.on(dom.by_testid("search-input"), "keydown", search.on_key)
+    shortcuts.install(dom, state, actions, search)
     asyncio.ensure_future(actions.start())
 
 

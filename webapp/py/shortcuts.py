@@ -4,6 +4,7 @@
 - Escape while an answer streams: stop it
 - Shift+Escape, or / when not typing: focus the message box
 - Ctrl+Shift+Enter (Cmd+Shift+Enter): regenerate the last answer shown, with the model selected
+- Ctrl+K (Cmd+K): focus the search box (Escape in it clears the search)
 """
 
 from __future__ import annotations
@@ -25,8 +26,14 @@ class ShortcutActions(Protocol):
     def regenerate_last(self) -> None: ...
 
 
+class SearchBox(Protocol):
+    def focus(self) -> None: ...
+
+
 def shortcut_for(key: str, *, ctrl: bool, meta: bool, shift: bool, alt: bool, typing: bool, generating: bool) -> str:
-    """The command a key press means: "new-chat", "stop", "focus-input", "regenerate" or "" for none."""
+    """The command a key press means: "new-chat", "stop", "focus-input", "regenerate", "search" or "" for none."""
+    if (ctrl or meta) and not (shift or alt) and key.lower() == "k":
+        return "search"
     if (ctrl or meta) and shift and not alt and key.lower() == "o":
         return "new-chat"
     if (ctrl or meta) and shift and not alt and key == "Enter" and not generating:
@@ -40,7 +47,7 @@ def shortcut_for(key: str, *, ctrl: bool, meta: bool, shift: bool, alt: bool, ty
     return ""
 
 
-def install(dom: Dom, state: AppState, actions: ShortcutActions) -> None:
+def install(dom: Dom, state: AppState, actions: ShortcutActions, search: SearchBox) -> None:
     """Listen for the shortcuts on the whole page."""
 
     def on_key(event: Any) -> None:
@@ -65,6 +72,8 @@ def install(dom: Dom, state: AppState, actions: ShortcutActions) -> None:
             actions.stop()
         elif command == "regenerate":
             actions.regenerate_last()
+        elif command == "search":
+            search.focus()
         else:
             dom.by_testid("message-input").focus()
 

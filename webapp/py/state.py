@@ -25,6 +25,7 @@ from shared.schemas import (
     Summary,
     new_id,
 )
+from shared.search import SearchHit, merge_hits
 
 
 @dataclass
@@ -89,6 +90,15 @@ class Chat:
 
     def path_to(self, message_id: str) -> list[Message]:
         return path_to(self.messages, message_id)
+
+    def reveal(self, message_id: str) -> bool:
+        """Show the branch that holds ``message_id`` (choose it at every fork); False if unknown."""
+        path = self.path_to(message_id)
+        if not path or path[-1].id != message_id:
+            return False
+        for message in path:
+            self.choose(message)
+        return True
 
     def add(self, message: Message) -> None:
         """Add a message, or replace the one with its id (a continued answer)."""
@@ -160,6 +170,35 @@ class Generation:
 
 
 @dataclass
+class Search:
+    """The sidebar's search: the query, the merged hits, and which answer is still awaited."""
+
+    query: str = ""
+    hits: list[SearchHit] = field(default_factory=list)
+    asked: int = 0
+    """Counts the queries sent: answers to an older one are dropped (typing outruns the services)."""
+
+    def ask(self, query: str) -> int | None:
+        """Start a search for ``query``: its ticket, or None when there is nothing to ask."""
+        self.query = query
+        self.asked += 1
+        if not query.strip():
+            self.hits = []
+            return None
+        return self.asked
+
+    def answered(self, ticket: int, lists: list[list[SearchHit]]) -> bool:
+        """Take the services' hits for ``ticket``, merged; False (and nothing kept) if it is stale."""
+        if ticket != self.asked:
+            return False
+        self.hits = merge_hits(*lists)
+        return True
+
+    def clear(self) -> None:
+        self.ask("")
+
+
+@dataclass
 class AppState:
     """Everything the page shows, in one place."""
 
@@ -178,6 +217,7 @@ class AppState:
     """The chat whose title is being edited: the sidebar holds still meanwhile."""
     answer_stats: dict[str, AnswerStats] = field(default_factory=dict)
     """How the answers streamed since the page loaded were made, by message id."""
+    search: Search = field(default_factory=Search)
 
     @classmethod
     def from_config(

@@ -1,0 +1,65 @@
+"""The search box's handlers: ask every online service, merge their hits, open one.
+
+Typing sends a query per change; an answer to an older query is dropped (state.Search).
+Opening a hit opens its chat with the branch holding the message chosen, then scrolls
+the message into view and flashes it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import view_messages
+import view_search
+from branches import save_branches
+from dom import Dom
+from shared.search import DEFAULT_LIMIT, SearchHit
+from state import AppState
+
+if TYPE_CHECKING:
+    from actions import Actions
+
+
+class SearchActions:
+    """Handlers of the search box and its hits, over the page's AppState."""
+
+    def __init__(self, state: AppState, dom: Dom, actions: Actions) -> None:
+        self.state = state
+        self.dom = dom
+        self.actions = actions
+        """The page's handlers: they open a chat and draw its messages."""
+
+    async def on_input(self, event: Any) -> None:
+        ticket = self.state.search.ask(str(event.target.value))
+        if ticket is None:
+            view_search.render_hits(self.dom, self.state, self)
+            return
+        path = f"/api/search?q={quote(self.state.search.query)}&limit={DEFAULT_LIMIT}"
+        answers = await self.actions.services.fetch_from_all(path)
+        lists = [[SearchHit.from_dict(h) for h in a.get("hits", [])] for a in answers if isinstance(a, dict)]
+        if self.state.search.answered(ticket, lists):
+            view_search.render_hits(self.dom, self.state, self)
+
+    def on_key(self, event: Any) -> None:
+        """Escape in the box clears the search (and stops there: no answer is stopped)."""
+        if event.key == "Escape" and not (event.shiftKey or event.ctrlKey or event.metaKey or event.altKey):
+            event.preventDefault()
+            event.stopPropagation()
+            self.clear()
+
+    def clear(self) -> None:
+        self.state.search.clear()
+        view_search.clear_box(self.dom)
+        view_search.render_hits(self.dom, self.state, self)
+
+    def focus(self) -> None:
+        view_search.focus_box(self.dom)
+
+    async def open_hit(self, session_id: str, message_id: str) -> None:
+        await self.actions.open_session(session_id)
+        chat = self.state.chat
+        if chat.session_id == session_id and chat.reveal(message_id):
+            save_branches(chat)
+            view_messages.render_chat(self.dom, self.state, self.actions)
+            view_search.flash_message(self.dom, message_id)
