@@ -7,6 +7,8 @@ services and the page (under Pyodide) merge and walk chats with the same code.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from shared.schemas import Message, Session
 
@@ -102,3 +104,65 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
         )
     merged.sort(key=lambda s: (s.updated_at, s.id), reverse=True)
     return merged
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A chat a service deleted, and when: kept so that other services' copies go too."""
+
+    session_id: str
+    deleted_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "deleted_at": self.deleted_at}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Tombstone:
+        return cls(str(data["session_id"]), float(data["deleted_at"]))
+
+
+def deleted(tombstones: Iterable[Tombstone]) -> dict[str, float]:
+    """When each chat was last deleted, by id."""
+    latest: dict[str, float] = {}
+    for stone in tombstones:
+        latest[stone.session_id] = max(stone.deleted_at, latest.get(stone.session_id, stone.deleted_at))
+    return latest
+
+
+def is_buried(session: Session, deleted_at: Mapping[str, float]) -> bool:
+    """Whether a copy of a chat was deleted after it last changed (newest wins: a copy
+    changed after the deletion, say a chat written to again on another service, stays)."""
+    when = deleted_at.get(session.id)
+    return when is not None and session.updated_at <= when
+
+
+def sync_plan(
+    listings: Mapping[str, Iterable[Session]], tombstones: Iterable[Tombstone]
+) -> tuple[list[Session], dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
+    """Reconcile the services' chat lists (by service id) with every service's tombstones.
+
+    Returns the merged history without the deleted chats; by service, the chats it still
+    holds that were deleted elsewhere after they last changed (to DELETE there); and by
+    service, ``(session id, title)`` where its copy's title is older than the newest copy's
+    (a rename made while it was down: to PATCH there).
+    """
+    deleted_at = deleted(tombstones)
+    kept = {service: [s for s in sessions if not is_buried(s, deleted_at)] for service, sessions in listings.items()}
+    deletions = {
+        service: [s.id for s in sessions if is_buried(s, deleted_at)] for service, sessions in listings.items()
+    }
+    merged = merge_sessions(*kept.values())
+    titles = {s.id: s for s in merged}
+    renames = {
+        service: [
+            (s.id, titles[s.id].title)
+            for s in sessions
+            if s.title != titles[s.id].title and s.updated_at < titles[s.id].updated_at
+        ]
+        for service, sessions in kept.items()
+    }
+    return (
+        merged,
+        {k: v for k, v in deletions.items() if v},
+        {k: v for k, v in renames.items() if v},
+    )

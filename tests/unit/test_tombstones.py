@@ -1,0 +1,45 @@
+"""Deletes and renames that stick: the page's reconciliation of the services' lists."""
+
+from __future__ import annotations
+
+from shared.history import Tombstone, sync_plan
+from shared.schemas import Session
+
+
+def chat(sid: str, title: str, updated_at: float) -> Session:
+    return Session(sid, title, 1.0, updated_at)
+
+
+def test_a_chat_deleted_while_a_service_was_down_is_deleted_there_and_hidden():
+    listings = {"fast": [chat("b", "Kept", 5.0)], "capable": [chat("a", "Gone", 3.0), chat("b", "Kept", 5.0)]}
+    merged, deletions, renames = sync_plan(listings, [Tombstone("a", 4.0)])
+    assert [s.id for s in merged] == ["b"]
+    assert deletions == {"capable": ["a"]} and renames == {}
+
+
+def test_a_copy_changed_after_the_deletion_stays():
+    listings = {"capable": [chat("a", "Written to again", 9.0)]}
+    merged, deletions, _ = sync_plan(listings, [Tombstone("a", 4.0), Tombstone("a", 2.0)])
+    assert [s.id for s in merged] == ["a"] and deletions == {}
+
+
+def test_the_newest_deletion_counts():
+    merged, deletions, _ = sync_plan({"fast": [chat("a", "T", 5.0)]}, [Tombstone("a", 2.0), Tombstone("a", 6.0)])
+    assert merged == [] and deletions == {"fast": ["a"]}
+
+
+def test_a_rename_made_while_a_service_was_down_is_pushed_to_it():
+    listings = {"fast": [chat("a", "New name", 8.0)], "capable": [chat("a", "Old name", 3.0)]}
+    merged, deletions, renames = sync_plan(listings, [])
+    assert [s.title for s in merged] == ["New name"]
+    assert renames == {"capable": [("a", "New name")]} and deletions == {}
+
+
+def test_nothing_to_do_when_the_copies_agree():
+    listings = {"fast": [chat("a", "Same", 8.0)], "capable": [chat("a", "Same", 3.0)]}
+    assert sync_plan(listings, [Tombstone("other", 1.0)])[1:] == ({}, {})
+
+
+def test_a_tombstone_round_trips():
+    stone = Tombstone("a", 4.5)
+    assert Tombstone.from_dict(stone.to_dict()) == stone
