@@ -101,8 +101,9 @@ def info() -> Response:
 
 @bp.get("/api/sessions")
 def list_sessions() -> Response:
-    sessions = current().store.list_sessions()
-    return jsonify({"sessions": [s.to_dict(with_messages=False) for s in sessions]})
+    store = current().store
+    sessions = [s.to_dict(with_messages=False) for s in store.list_sessions()]
+    return jsonify({"sessions": sessions, "tombstones": [t.to_dict() for t in store.list_tombstones()]})
 
 
 @bp.get("/api/search")

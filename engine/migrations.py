@@ -153,6 +153,16 @@ def m006_message_search(conn: Connection) -> None:
     conn.execute(text("INSERT INTO message_search(message_search) VALUES ('rebuild')"))
 
 
+def m007_tombstones(conn: Connection) -> None:
+    """Deleted chats leave a tombstone, so that a copy on a service that was down goes too."""
+    Table(
+        "tombstones",
+        MetaData(),
+        Column("session_id", String(36), primary_key=True),
+        Column("deleted_at", Float, nullable=False),
+    ).create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_sessions_updated_index,
@@ -160,6 +170,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m004_session_settings,
     m005_context_window,
     m006_message_search,
+    m007_tombstones,
 ]
 
 _migrations_table = Table(

@@ -247,8 +247,19 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
         "SessionListItem": {"type": "object", "properties": session_fields, "required": list(session_fields)},
         "SessionList": {
             "type": "object",
-            "properties": {"sessions": {"type": "array", "items": ref("SessionListItem")}},
-            "required": ["sessions"],
+            "properties": {
+                "sessions": {"type": "array", "items": ref("SessionListItem")},
+                "tombstones": {
+                    "type": "array",
+                    "description": "The chats deleted on this service, newest deletion first.",
+                    "items": {
+                        "type": "object",
+                        "properties": {"session_id": uuid, "deleted_at": {"type": "number"}},
+                        "required": ["session_id", "deleted_at"],
+                    },
+                },
+            },
+            "required": ["sessions", "tombstones"],
         },
         "SearchResults": {
             "type": "object",

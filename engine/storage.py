@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from engine.migrations import migrate
+from shared.history import Tombstone
 from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 
 
@@ -70,6 +71,12 @@ class SummaryRow(Base):
     model: Mapped[str | None] = mapped_column(String(200), nullable=True)
     service: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class TombstoneRow(Base):
+    __tablename__ = "tombstones"
+    session_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    deleted_at: Mapped[float] = mapped_column(Float)
 
 
 _QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
@@ -279,7 +286,14 @@ class Store:
             db.execute(delete(SummaryRow).where(SummaryRow.session_id == session_id))
             db.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
             db.execute(delete(SessionRow).where(SessionRow.id == session_id))
+            db.merge(TombstoneRow(session_id=session_id, deleted_at=time.time()))
             return True
+
+    def list_tombstones(self) -> list[Tombstone]:
+        """The chats deleted here, newest deletion first."""
+        with self._session() as db:
+            rows = db.scalars(select(TombstoneRow).order_by(TombstoneRow.deleted_at.desc())).all()
+            return [Tombstone(row.session_id, row.deleted_at) for row in rows]
 
 
 def _message(row: MessageRow) -> Message:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from flask import Flask
+from flask.testing import FlaskClient
+
 from shared.history import Tombstone, sync_plan
 from shared.schemas import Session
 
@@ -43,3 +46,24 @@ def test_nothing_to_do_when_the_copies_agree():
 def test_a_tombstone_round_trips():
     stone = Tombstone("a", 4.5)
     assert Tombstone.from_dict(stone.to_dict()) == stone
+
+
+def test_a_deleted_chat_leaves_a_tombstone_listed_with_the_sessions(app: Flask, client: FlaskClient):
+    import time
+    import uuid
+
+    from shared.schemas import ChatMessage
+
+    store = app.extensions["ruschat"].store
+    kept, gone = str(uuid.uuid4()), str(uuid.uuid4())
+    for sid in (kept, gone):
+        store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "hi"))
+    before = time.time()
+    assert client.delete(f"/api/sessions/{gone}").status_code == 204
+    body = client.get("/api/sessions").get_json()
+    assert [s["id"] for s in body["sessions"]] == [kept]
+    [stone] = body["tombstones"]
+    assert stone["session_id"] == gone and stone["deleted_at"] >= before
+    # Deleting again (another page, the same tombstone pushed twice) is a 404 and keeps one tombstone.
+    assert client.delete(f"/api/sessions/{gone}").status_code == 404
+    assert len(client.get("/api/sessions").get_json()["tombstones"]) == 1

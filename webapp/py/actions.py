@@ -20,7 +20,7 @@ from branches import load_branches, save_branches
 from chat_settings import settings_of
 from dom import Dom
 from services import Services
-from shared.history import merge_sessions
+from shared.history import Tombstone, merge_sessions, sync_plan
 from shared.schemas import Message, ServiceInfo, Session
 from state import AppState, Chat, Service
 
@@ -88,9 +88,21 @@ class Actions:
     # ----------------------------------------------------------------------- history
 
     async def refresh_sessions(self) -> None:
-        answers = await self.services.fetch_from_all("/api/sessions")
-        self.state.sessions = merge_sessions(*([Session.from_dict(s) for s in a["sessions"]] for a in answers))
+        """Reload the chat list; then bring services that were down up to date: chats deleted
+        elsewhere since they last changed are deleted there, renames made elsewhere pushed."""
+        answers = await self.services.fetch_each("/api/sessions")
+        listings = {s.id: [Session.from_dict(x) for x in a["sessions"]] for s, a in answers}
+        stones = [Tombstone.from_dict(t) for _, a in answers for t in a.get("tombstones", [])]
+        self.state.sessions, deletions, renames = sync_plan(listings, stones)
         view_sidebar.render_sessions(self.dom, self.state, self)
+        for service_id, session_ids in deletions.items():
+            for session_id in session_ids:
+                path = f"/api/sessions/{session_id}"
+                await self.services.send_to(self.state.services[service_id], "DELETE", path, on_error=self.show_error)
+        for service_id, titles in renames.items():
+            for session_id, title in titles:
+                path, body = f"/api/sessions/{session_id}", {"title": title}
+                await self.services.send_to(self.state.services[service_id], "PATCH", path, body, self.show_error)
 
     async def open_session(self, session_id: str) -> None:
         """Show a chat (answers still being written in it are followed again)."""

@@ -81,6 +81,10 @@ class Services:
 
     async def fetch_from_all(self, path: str) -> list[Any]:
         """GET ``path`` from every online service; unreachable or 404 ones are skipped."""
+        return [answer for _, answer in await self.fetch_each(path)]
+
+    async def fetch_each(self, path: str) -> list[tuple[Service, Any]]:
+        """GET ``path`` from every online service: each answer with its service (failures left out)."""
 
         async def one(service: Service) -> Any:
             try:
@@ -89,7 +93,18 @@ class Services:
                 return None
 
         online = [s for s in self.services.values() if s.online]
-        return [r for r in await asyncio.gather(*(one(s) for s in online)) if r is not None]
+        answers = await asyncio.gather(*(one(s) for s in online))
+        return [(service, answer) for service, answer in zip(online, answers, strict=True) if answer is not None]
+
+    async def send_to(
+        self, service: Service, method: str, path: str, body: Any = None, on_error: Callable[[str], None] | None = None
+    ) -> None:
+        """Apply a change on one service (404, nothing there to change, is fine)."""
+        try:
+            await request(method, service.url + path, body)
+        except ServiceError as error:
+            if error.status != 404 and on_error is not None:
+                on_error(f"{service.label}: {error}")
 
     async def send_to_all(
         self, method: str, path: str, body: Any = None, on_error: Callable[[str], None] | None = None
