@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -67,3 +69,34 @@ def test_a_deleted_chat_leaves_a_tombstone_listed_with_the_sessions(app: Flask, 
     # Deleting again (another page, the same tombstone pushed twice) is a 404 and keeps one tombstone.
     assert client.delete(f"/api/sessions/{gone}").status_code == 404
     assert len(client.get("/api/sessions").get_json()["tombstones"]) == 1
+
+
+def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Path):
+    import sqlite3
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from engine.migrations import MIGRATIONS, m007_tombstones
+    from engine.storage import Store
+
+    path = tmp_path / "m006.sqlite3"
+    previous = MIGRATIONS[: MIGRATIONS.index(m007_tombstones)]
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for migration in previous:
+            migration(conn)
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
+    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
+    sid = str(uuid.uuid4())
+    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
+    db.commit()
+    db.close()
+
+    store = Store(f"sqlite:///{path}")
+    assert store.list_tombstones() == []
+    assert store.delete_session(sid)
+    assert [t.session_id for t in store.list_tombstones()] == [sid]
+    store.close()
