@@ -121,7 +121,11 @@ def m006_message_search(conn: Connection) -> None:
     """Full-text search over the messages' text: an FTS5 index that reads the text from
     ``messages`` (external content, keyed on its rowid), kept in step by triggers and
     filled with the messages already stored. Nothing on other databases or on a SQLite
-    built without FTS5: search then falls back to LIKE (engine.search)."""
+    built without FTS5: search then falls back to LIKE (engine.search).
+
+    ``messages`` has no INTEGER PRIMARY KEY, so a VACUUM may renumber its rowids; the
+    store never runs one. After a manual VACUUM, rebuild the index:
+    ``INSERT INTO message_search(message_search) VALUES ('rebuild')``."""
     if conn.dialect.name != "sqlite" or not fts5_available(conn):
         return
     conn.execute(
