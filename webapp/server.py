@@ -27,7 +27,7 @@ from engine.settings import LOCAL_HOSTS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
-SHARED_FILES = ("__init__.py", "schemas.py", "chunks.py", "history.py", "sse.py")
+SHARED_FILES = ("__init__.py", "schemas.py", "chunks.py", "history.py", "sse.py", "importers.py", "transfer.py")
 PAGE_FILES = (
     "main.py",
     "chat_settings.py",
