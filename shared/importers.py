@@ -85,7 +85,10 @@ def _time(value: Any, scale: float = 1.0) -> float | None:
     """A timestamp in seconds (``scale``: the source's unit), or None if absent or absurd."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    seconds = value / scale
+    try:
+        seconds = value / scale
+    except OverflowError:  # an integer beyond float's range
+        return None
     return float(seconds) if math.isfinite(seconds) and 0 <= seconds < 1e11 else None
 
 

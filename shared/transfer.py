@@ -150,6 +150,9 @@ def _check_bounds(sessions: Sequence[Session]) -> None:
     session_ids = [s.id for s in sessions]
     if len(set(session_ids)) != len(session_ids):
         raise SchemaError("a chat id appears twice in the file", field="id")
-    message_ids = [m.id for s in sessions for m in s.messages]
-    if len(set(message_ids)) != len(message_ids):
-        raise SchemaError("a message id appears twice in the file", field="id")
+    for what, ids in (
+        ("message", [m.id for s in sessions for m in s.messages]),
+        ("summary", [x.id for s in sessions for x in s.summaries]),
+    ):
+        if len(set(ids)) != len(ids):
+            raise SchemaError(f"a {what} id appears twice in the file", field="id")
