@@ -52,6 +52,7 @@ PAGE_FILES = (
     "branches.py",
     "context_gauge.py",
     "view_context.py",
+    "transfer_actions.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")
