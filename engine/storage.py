@@ -275,8 +275,24 @@ class Store:
 
     def export_sessions(self, session_id: str | None = None) -> list[Session]:
         """Every chat whole (messages, settings, summaries), newest first; or only ``session_id``."""
-        ids = [session_id] if session_id is not None else [s.id for s in self.list_sessions()]
-        return [s for s in (self.get_session(i) for i in ids) if s is not None]
+        if session_id is not None:
+            session = self.get_session(session_id)
+            return [session] if session is not None else []
+        # Three queries in all, not two per chat: an export of 10,000 chats stays quick.
+        with self._session() as db:
+            rows = db.scalars(select(SessionRow).order_by(SessionRow.updated_at.desc())).all()
+            messages: dict[str, list[Message]] = {}
+            for m in db.scalars(select(MessageRow).order_by(MessageRow.created_at, _QUESTION_FIRST, MessageRow.id)):
+                messages.setdefault(m.session_id, []).append(_message(m))
+            summaries: dict[str, list[Summary]] = {}
+            for x in db.scalars(select(SummaryRow).order_by(SummaryRow.created_at)):
+                summaries.setdefault(x.session_id, []).append(_summary(x))
+        return [
+            _session(
+                row, len(messages.get(row.id, ())), tuple(messages.get(row.id, ())), tuple(summaries.get(row.id, ()))
+            )
+            for row in rows
+        ]
 
     def import_sessions(self, sessions: Sequence[Session]) -> ImportCounts:
         """Store imported chats in one transaction, skipping every id already stored: a

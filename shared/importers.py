@@ -240,7 +240,11 @@ def chatgpt(data: Any) -> Imported:
 def _openwebui_one(item: Mapping[str, Any], where: str) -> tuple[Session, int]:
     chat = _object(item.get("chat"), f"{where}.chat")
     conv_id = _source_id(item.get("id") or chat.get("id"), f"{where}.id")
-    history = _object(chat.get("history"), f"{where}.chat.history")
+    if chat.get("history") is None and isinstance(chat.get("messages"), list):  # an older export: a list
+        listed = {str(m.get("id")): m for m in chat["messages"] if isinstance(m, Mapping)}
+        history: Mapping[str, Any] = {"messages": listed}
+    else:
+        history = _object(chat.get("history"), f"{where}.chat.history")
     nodes = []
     for key, raw in _object(history.get("messages"), f"{where}.chat.history.messages").items():
         raw = _object(raw, f"{where}.chat.history.messages")

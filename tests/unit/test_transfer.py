@@ -273,3 +273,10 @@ def test_markdown_shows_each_chat_and_its_branch():
     assert "> Be brief." in text and "> Hi! ```code```" in text
     assert "**Assistant (qwen)**" in text and "Hello." not in text  # the shown branch: newest answer
     assert "1 message(s) in other versions" in text
+
+
+def test_openwebui_older_export_with_a_message_list():
+    old = json.loads(json.dumps(OPENWEBUI))
+    chat = old[0]["chat"]
+    chat["messages"] = list(chat.pop("history")["messages"].values())
+    assert import_data(old).sessions == import_data(OPENWEBUI).sessions

@@ -111,3 +111,10 @@ def test_import_has_its_own_body_bound(config: ServiceConfig, engine: FakeEngine
         assert_error(client.post("/api/import", json=envelope), 413, "too_large")
     finally:
         shutdown(app)
+
+
+def test_export_of_everything_is_every_chat_whole_newest_first(client: FlaskClient):
+    first, second = stored_chat(client), stored_chat(client)
+    envelope = exported(client)
+    assert [s["id"] for s in envelope["sessions"]] == [second, first]
+    assert envelope["sessions"] == [client.get(f"/api/sessions/{sid}").get_json() for sid in (second, first)]
