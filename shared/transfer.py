@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,14 +47,18 @@ def _fence(text: str) -> str:
     return "\n".join("> " + line if line else ">" for line in text.splitlines() or [""])
 
 
-def export_markdown(sessions: Iterable[Session], exported_at: float) -> str:
-    """A readable copy: one section per chat, its shown branch (the newest version at
-    each fork, as the page shows it by default); other versions are counted, not shown.
-    The JSON export is the lossless one."""
+def export_markdown(
+    sessions: Iterable[Session],
+    exported_at: float,
+    chosen: Mapping[str, Mapping[str | None, str]] | None = None,
+) -> str:
+    """A readable copy: one section per chat, its shown branch (at each fork the child
+    ``chosen[session id]`` names, else the newest, as the page shows it); other versions
+    are counted, not shown. The JSON export is the lossless one."""
     sessions = list(sessions)
     out = [f"# RusChat export\n\n{len(sessions)} chat(s), exported {_when(exported_at)}.\n"]
     for session in sessions:
-        path = branch(session.messages)
+        path = branch(session.messages, (chosen or {}).get(session.id))
         out.append(f"## {session.title or 'Untitled chat'}\n")
         out.append(f"*Started {_when(session.created_at)} · {len(session.messages)} message(s)*\n")
         if session.settings is not None and session.settings.system:

@@ -57,6 +57,15 @@ def test_export_then_import_into_empty_services_gives_the_same_sidebar(page: Cha
     assert "Imported 2 chat(s)" in page.by("transfer-result").text
     assert page.by("error").get_attribute("hidden") is not None
 
+    page.driver.execute_script(CAPTURE_DOWNLOADS)
+    page.click(f'[data-testid="session-item"][data-session-id="{before[0][0]}"]')
+    assert page.active_session() == before[0][0]
+    page.click('[data-testid="export-chat-markdown"]')
+    page.wait(lambda d: d.execute_script("return window.__downloads.length") == 1, 20, "the chat's Markdown")
+    markdown = page.driver.execute_async_script(READ_LAST_DOWNLOAD)
+    assert markdown.startswith("# RusChat export") and markdown.count("\n## ") == 1
+    assert f"## {before[0][1]}" in markdown
+
 
 def test_a_bad_file_shows_an_error_and_imports_nothing(page: ChatPage, tmp_path: Path):
     before = [s.get_attribute("data-session-id") for s in page.sessions()]

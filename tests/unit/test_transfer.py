@@ -280,3 +280,10 @@ def test_openwebui_older_export_with_a_message_list():
     chat = old[0]["chat"]
     chat["messages"] = list(chat.pop("history")["messages"].values())
     assert import_data(old).sessions == import_data(OPENWEBUI).sessions
+
+
+def test_markdown_follows_the_chosen_branch():
+    chat = our_chat()
+    question, older = chat.messages[0], chat.messages[1]
+    text = export_markdown([chat], 200.0, {chat.id: {question.id: older.id}})
+    assert "Hello." in text and "Hey!" not in text

@@ -82,7 +82,10 @@ class TransferActions:
         if kind == "json":
             text = json.dumps(export_json(sessions, now), ensure_ascii=False, indent=1)
         else:
-            text = export_markdown(sessions, now)
+            # The open chat's branch as it is on screen; the others as the page first shows them.
+            chat = self.state.chat
+            picks = {parent or None: child for parent, child in chat.chosen.items()}
+            text = export_markdown(sessions, now, {chat.session_id: picks})
         day = time.strftime("%Y-%m-%d", time.gmtime(now))
         self.download(file_name(kind, session_id, day), text, MIME[kind])
         self.on_error(None)
