@@ -131,10 +131,21 @@ def _session(
             continue
         kept[node.id] = node
 
+    resolved: dict[str, str | None] = {}
+    """For each left-out node walked through: its nearest kept ancestor (a hostile file's
+    long chains of left-out nodes are walked once, not once per message under them)."""
+
     def kept_parent(node: Node) -> str | None:
+        walked: list[str] = []
         parent = node.parent
         while parent is not None and parent not in kept:
+            if parent in resolved:
+                parent = resolved[parent]
+                break
+            walked.append(parent)
             parent = by_id[parent].parent if parent in by_id else None
+        for skipped_id in walked:
+            resolved[skipped_id] = parent
         return parent
 
     messages = []

@@ -287,3 +287,14 @@ def test_markdown_follows_the_chosen_branch():
     question, older = chat.messages[0], chat.messages[1]
     text = export_markdown([chat], 200.0, {chat.id: {question.id: older.id}})
     assert "Hello." in text and "Hey!" not in text
+
+
+def test_messages_under_a_long_chain_of_left_out_ones_hang_from_the_nearest_kept():
+    # Walked once for all 20,000 leaves (a walk per leaf would take minutes).
+    chain = [_llama_message(i, "tool", "x", i - 1) for i in range(2, 20_002)]
+    leaves = [_llama_message(30_000 + i, "user", f"q{i}", 20_001) for i in range(20_000)]
+    data = {"conv": {"id": "conv-9"}, "messages": [_llama_message(1, "system", "", -1, "root"), *chain, *leaves]}
+    imported = import_data(data)
+    [chat] = imported.sessions
+    assert len(chat.messages) == 20_000 and imported.skipped == 20_000
+    assert {m.parent_id for m in chat.messages} == {None}
