@@ -6,7 +6,7 @@ import logging
 
 from flask import Flask
 
-from engine import api, errors, openai_api, openapi, security, status
+from engine import api, errors, openai_api, openapi, security, status, transfer_api
 from engine.context import Service, attach
 from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
@@ -63,6 +63,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(openapi.bp)
+    app.register_blueprint(transfer_api.bp)
     status.install(app)
     metrics.install(app)
     log.info(

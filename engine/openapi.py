@@ -16,6 +16,7 @@ from engine.context import VERSION, current
 from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
 from engine.settings import ServiceConfig
+from shared.schemas import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
 
 bp = Blueprint("openapi", __name__)
@@ -32,7 +33,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     404: ("NotFound", "`session_not_found`, `message_not_found` or `not_found`."),
     405: ("MethodNotAllowed", "`method_not_allowed`."),
     409: ("Conflict", "`id_conflict` (a message id belongs to another message) or `answer_generating`."),
-    413: ("TooLarge", "`too_large`: body, message count or message length over the limit."),
+    413: ("TooLarge", "`too_large`: body, message count or message length over the limit (import: the file)."),
     414: ("UriTooLong", "`uri_too_long`: the request line is over about 4 KB."),
     422: ("Unprocessable", "`context_length_exceeded` or `cannot_continue`."),
     431: ("HeadersTooLarge", "`headers_too_large`: too many request headers, or one too large."),
@@ -261,6 +262,51 @@ def _paths(keyed: bool) -> dict[str, Schema]:
                 _sse(SSE_DESCRIPTION),
                 (404,),
             ),
+        },
+        "/api/export": {
+            "get": _op(
+                "export_history",
+                "This service's chats whole, as RusChat's JSON export (lossless) or Markdown",
+                {
+                    "200": {
+                        "description": "A download (`Content-Disposition: attachment`): `format=json` the "
+                        "`ExportFile` envelope, `format=markdown` one section per chat (its shown branch).",
+                        "content": {
+                            "application/json": {"schema": ref("ExportFile")},
+                            "text/markdown": {"schema": {"type": "string"}},
+                        },
+                    }
+                },
+                (400, 404),
+                parameters=[
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "description": "`json` (default) or `markdown`.",
+                        "schema": {"type": "string", "enum": ["json", "markdown"]},
+                    },
+                    {
+                        "name": "session_id",
+                        "in": "query",
+                        "description": "Only this chat (unknown: 404).",
+                        "schema": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                    },
+                ],
+            )
+        },
+        "/api/import": {
+            "post": _op(
+                "import_history",
+                "Store chats from an export file: RusChat's JSON, ChatGPT's conversations.json, Open WebUI's "
+                "or llama.cpp web UI's export (recognised by shape); ids already stored are skipped",
+                _json("What was stored (all of it, in one transaction).", ref("ImportResult")),
+                (400, 413),
+                requestBody={
+                    "required": True,
+                    "description": "The export file's JSON, as it is (up to `--max-import-mb`).",
+                    "content": {"application/json": {"schema": {}}},
+                },
+            )
         },
         "/v1/chat/completions": {
             "post": _op(

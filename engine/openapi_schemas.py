@@ -275,6 +275,26 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
             },
             "required": [*session_fields, "messages", "summaries"],
         },
+        "ExportFile": {
+            "type": "object",
+            "description": "RusChat's lossless export: every chat whole (its tree, settings, summaries).",
+            "properties": {
+                "format": {"type": "string", "const": "ruschat"},
+                "version": {"type": "integer", "minimum": 1},
+                "exported_at": {"type": "number"},
+                "sessions": {"type": "array", "items": ref("Session")},
+            },
+            "required": ["format", "version", "exported_at", "sessions"],
+        },
+        "ImportResult": {
+            "type": "object",
+            "description": "`skipped`: chats and messages already stored, and messages of roles not kept.",
+            "properties": {
+                "format": {"type": "string", "enum": ["ruschat", "chatgpt", "openwebui", "llamacpp"]},
+                **{k: {"type": "integer", "minimum": 0} for k in ("imported_sessions", "imported_messages", "skipped")},
+            },
+            "required": ["format", "imported_sessions", "imported_messages", "skipped"],
+        },
         "SessionPatch": {
             "type": "object",
             "description": "A new title (not blank), new settings (replacing the chat's), or both.",

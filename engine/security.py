@@ -20,6 +20,8 @@ def host_name(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+IMPORT_PATH = "/api/import"
+"""Takes a whole history's export file: its body bound is ``max_import_bytes``."""
 OPEN_PATHS = ("/healthz", "/openapi.json")
 """Answered without the API key: liveness, and the API's description (nothing private)."""
 STATUS_SOCKET = "/ws/status"
@@ -51,6 +53,8 @@ def install(app: Flask, config: ServiceConfig) -> None:
 
     @app.before_request
     def _refuse_foreign_callers() -> None:
+        if request.path == IMPORT_PATH:
+            request.max_content_length = config.max_import_bytes
         # A page on another site must not drive the model or touch the history, not
         # even by DNS rebinding (a foreign name that resolves to 127.0.0.1).
         if host_name(request.host) not in allowed_hosts:

@@ -82,6 +82,8 @@ class ServiceConfig:
     """Bounds on messages, their length and max_tokens."""
     max_body_bytes: int = 1024 * 1024
     """Largest request body accepted (413 beyond)."""
+    max_import_bytes: int = 64 * 1024 * 1024
+    """Largest body of ``POST /api/import`` (a whole history's export file; 413 beyond)."""
     allowed_origins: tuple[str, ...] = DEFAULT_ORIGINS
     """Browser origins allowed to call the service (CORS); other origins get 403."""
     allowed_hosts: tuple[str, ...] = LOCAL_HOSTS
@@ -228,6 +230,12 @@ def config_from_args(
         f"URL of the fast service (default: {profile.default_summarizer})",
     )
     parser.add_argument(
+        "--max-import-mb",
+        type=int,
+        default=int(_env(environ, prefix, "MAX_IMPORT_MB") or 64),
+        help="largest history file POST /api/import accepts, in MiB (default: 64)",
+    )
+    parser.add_argument(
         "--api-key",
         default=_env(environ, prefix, "API_KEY") or environ.get("RUSCHAT_API_KEY"),
         help="require 'Authorization: Bearer KEY' on every endpoint but /healthz and /openapi.json "
@@ -249,6 +257,8 @@ def config_from_args(
         parser.error("--park-mb must not be negative")
     if args.kv_disk_mb < 0:
         parser.error("--kv-disk-mb must not be negative")
+    if args.max_import_mb < 1:
+        parser.error("--max-import-mb must be at least 1")
     summarizer = args.summarizer.strip().rstrip("/")
     if summarizer not in ("self", "off") and not summarizer.startswith(("http://", "https://")):
         parser.error("--summarizer must be 'self', 'off' or an http:// URL")
@@ -280,6 +290,7 @@ def config_from_args(
         park_bytes=args.park_mb * 1024 * 1024,
         kv_disk_dir=Path(args.kv_dir).expanduser() if args.kv_dir else data_dir / "kv" / profile.name,
         kv_disk_bytes=args.kv_disk_mb * 1024 * 1024,
+        max_import_bytes=args.max_import_mb * 1024 * 1024,
         max_answer_tokens=args.max_tokens,
         allowed_origins=origins,
         allowed_hosts=hosts,

@@ -27,7 +27,16 @@ from engine.settings import LOCAL_HOSTS
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
-SHARED_FILES = ("__init__.py", "schemas.py", "chunks.py", "history.py", "sse.py", "search.py")
+SHARED_FILES = (
+    "__init__.py",
+    "schemas.py",
+    "chunks.py",
+    "history.py",
+    "sse.py",
+    "search.py",
+    "importers.py",
+    "transfer.py",
+)
 PAGE_FILES = (
     "main.py",
     "chat_settings.py",
@@ -54,6 +63,7 @@ PAGE_FILES = (
     "branches.py",
     "context_gauge.py",
     "view_context.py",
+    "transfer_actions.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")

@@ -140,3 +140,12 @@ def test_max_tokens_bound_is_an_operator_option(models: Path):
     for bad in ("0", "-5"):
         with pytest.raises(SystemExit):
             config_from_args(QWEN, ["--max-tokens", bad], env(models))
+
+
+def test_the_import_body_bound_is_its_own(models: Path):
+    config = config_from_args(QWEN, [], env(models))
+    assert (config.max_body_bytes, config.max_import_bytes) == (1024 * 1024, 64 * 1024 * 1024)
+    assert config_from_args(QWEN, ["--max-import-mb", "5"], env(models)).max_import_bytes == 5 * 1024 * 1024
+    assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_MAX_IMPORT_MB="7")).max_import_bytes == 7 * 1024 * 1024
+    with pytest.raises(SystemExit):
+        config_from_args(QWEN, ["--max-import-mb", "0"], env(models))

@@ -13,7 +13,7 @@ PROBE = """
 import json, sys
 before = set(sys.modules)
 sys.path.insert(0, sys.argv[1])
-import shared.schemas, shared.chunks, shared.history, shared.sse
+import shared.schemas, shared.chunks, shared.history, shared.sse, shared.transfer, shared.importers
 new = sorted(m.split('.')[0] for m in set(sys.modules) - before)
 print(json.dumps([m for m in new if m not in sys.stdlib_module_names and m != 'shared']))
 """

@@ -27,6 +27,7 @@ from dom import Dom
 from search_actions import SearchActions
 from settings_actions import SettingsActions
 from state import AppState
+from transfer_actions import TransferActions
 from view_layout import THEME_KEY, Layout
 
 
@@ -50,6 +51,11 @@ def main() -> None:
     dom.on(dom.by_testid("new-chat"), "click", actions.new_chat)
     dom.on(dom.by_testid("model-select"), "change", actions.on_model_change)
     dom.on(js.window, "hashchange", actions.on_hash_change)
+    transfer = TransferActions(state, dom, actions.services, actions.show_error, actions.refresh_sessions)
+    for kind in ("json", "markdown"):
+        dom.on(dom.by_testid(f"export-all-{kind}"), "click", lambda _e, k=kind: transfer.export(k, False))
+        dom.on(dom.by_testid(f"export-chat-{kind}"), "click", lambda _e, k=kind: transfer.export(k, True))
+    dom.on(dom.by_testid("import-file"), "change", transfer.import_file)
     Layout(dom, saved_theme=js.localStorage.getItem(THEME_KEY)).install()
     view_tools.install(dom, state)
     search = SearchActions(state, dom, actions)
