@@ -20,6 +20,7 @@ from engine.streaming import event_stream, relay, stored_answer
 from engine.summary import SummaryMaker, summarizer_for, summary_room
 from engine.window import Window, fit
 from shared.chunks import ContextInfo
+from shared.history import MAX_FORGET
 from shared.schemas import GENERATING, ChatMessage, ChatRequest, ChatSettings, Message, SessionPatch, check_uuid, new_id
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT
 
@@ -104,6 +105,20 @@ def list_sessions() -> Response:
     store = current().store
     sessions = [s.to_dict(with_messages=False) for s in store.list_sessions()]
     return jsonify({"sessions": sessions, "tombstones": [t.to_dict() for t in store.list_tombstones()]})
+
+
+@bp.post("/api/tombstones/forget")
+def forget_tombstones() -> Response:
+    """Forget deletions of chats that were brought back (imported) since."""
+    body = read_json()
+    ids = body.get("session_ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or len(ids) > MAX_FORGET:
+        raise ApiError(400, "invalid_request", f"'session_ids' must be a list of at most {MAX_FORGET} ids")
+    try:
+        checked = [check_uuid(i, "session_ids") for i in ids]
+    except ValueError as error:
+        raise ApiError(400, "invalid_request", str(error)) from None
+    return jsonify({"forgotten": current().store.forget_tombstones(checked)})
 
 
 @bp.get("/api/search")

@@ -330,6 +330,9 @@ class Store:
                 db.add_all(SummaryRow(**asdict(x)) for x in session.summaries if x.id not in known_summaries)
                 counts.messages += len(new_messages)
                 counts.skipped += len(session.messages) - len(new_messages)
+        # Imported after a deletion here: the import wins (the page asks the other services
+        # to forget theirs too, POST /api/tombstones/forget).
+        self.forget_tombstones([s.id for s in sessions])
         return counts
 
     def delete_session(self, session_id: str) -> bool:
@@ -341,6 +344,16 @@ class Store:
             db.execute(delete(SessionRow).where(SessionRow.id == session_id))
             db.merge(TombstoneRow(session_id=session_id, deleted_at=time.time()))
             return True
+
+    def forget_tombstones(self, session_ids: Sequence[str]) -> int:
+        """Let these chats live here again (they were imported after their deletion)."""
+        forgotten = 0
+        with self._session.begin() as db:
+            for start in range(0, len(session_ids), 500):
+                chunk = list(session_ids[start : start + 500])
+                result = db.execute(delete(TombstoneRow).where(TombstoneRow.session_id.in_(chunk)))
+                forgotten += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return forgotten
 
     def list_tombstones(self) -> list[Tombstone]:
         """The chats deleted here, newest deletion first."""

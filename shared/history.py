@@ -106,6 +106,10 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
     return merged
 
 
+MAX_FORGET = 10_000
+"""Most chat ids one ``POST /api/tombstones/forget`` may name."""
+
+
 @dataclass(frozen=True)
 class Tombstone:
     """A chat a service deleted, and when: kept so that other services' copies go too."""

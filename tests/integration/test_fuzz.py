@@ -53,4 +53,4 @@ def test_no_request_breaks_the_contract(small_service: Process, tmp_path: Path):
     output = run.stdout + run.stderr
     failures = output[output.find("= FAILURES =") :] if "= FAILURES =" in output else output
     assert run.returncode == 0, f"{failures[:12000]}\n--- service log ---\n{small_service.output()}"
-    assert "Tested: 15" in output, output[-4000:]  # every operation but the WebSocket
+    assert "Tested: 16" in output, output[-4000:]  # every operation but the WebSocket

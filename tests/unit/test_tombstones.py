@@ -100,3 +100,25 @@ def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Pa
     assert store.delete_session(sid)
     assert [t.session_id for t in store.list_tombstones()] == [sid]
     store.close()
+
+
+def test_an_import_brings_a_deleted_chat_back_everywhere(client):
+    body = {
+        "session_id": "5b0a2f0e-0000-4000-8000-000000000001",
+        "messages": [{"id": "5b0a2f0e-0000-4000-8000-000000000002", "role": "user", "content": "Hi"}],
+    }
+    client.post("/api/chat", json=body).get_data()
+    exported = client.get("/api/export?format=json").get_json()
+    assert client.delete(f"/api/sessions/{body['session_id']}").status_code == 204
+    assert [t["session_id"] for t in client.get("/api/sessions").get_json()["tombstones"]] == [body["session_id"]]
+    assert client.post("/api/import", json=exported).status_code == 200
+    listing = client.get("/api/sessions").get_json()
+    assert [s["id"] for s in listing["sessions"]] == [body["session_id"]] and listing["tombstones"] == []
+    # Another service's tombstone goes when the page asks it to forget.
+    client.delete(f"/api/sessions/{body['session_id']}")
+    forget = {"session_ids": [body["session_id"]]}
+    assert client.post("/api/tombstones/forget", json=forget).get_json() == {"forgotten": 1}
+    assert client.get("/api/sessions").get_json()["tombstones"] == []
+    for bad in ({"session_ids": "x"}, {"session_ids": ["not-an-id"]}, [], {"session_ids": ["0"] * 10_001}):
+        response = client.post("/api/tombstones/forget", json=bad)
+        assert response.status_code == 400 and response.get_json()["error"]["code"] == "invalid_request"

@@ -121,6 +121,9 @@ class TransferActions:
             self.on_error(f"Import refused by the {target.label.lower()} service: {error}")
             return
         self.on_error(None)
+        # A chat deleted before and imported now is back: no service may delete it again.
+        forget = {"session_ids": [s.id for s in imported.sessions]}
+        await self.services.send_to_all("POST", "/api/tombstones/forget", forget, self.on_error)
         self.say(
             f"Imported {result['imported_sessions']} chat(s) and {result['imported_messages']} message(s) "
             f"({imported.format}) into the {target.label.lower()} service; {result['skipped']} skipped."
