@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -182,3 +183,22 @@ class InfoWatch:
     def __exit__(self, *_: object) -> None:
         self._done.set()
         self._thread.join()
+
+
+def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Connection:
+    """A SQLite file as the release before ``migration`` left it (every earlier migration
+    applied and recorded), open for the test to fill with that release's rows."""
+    from sqlalchemy import create_engine
+
+    from engine.migrations import MIGRATIONS
+
+    previous = MIGRATIONS[: MIGRATIONS.index(migration)]
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        for step in previous:
+            step(conn)
+    engine.dispose()
+    db = sqlite3.connect(path)
+    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
+    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
+    return db

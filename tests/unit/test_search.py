@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from engine.search import SearchQueryError, fts_query, search
 from engine.storage import Store
 from shared.schemas import ChatMessage, Message
 from shared.search import SearchHit, merge_hits, snippet_parts
+from tests.support import database_before
 
 
 def chat(store: Store, question: str, answer: str, at: float = 1.0) -> tuple[str, str, str]:
@@ -27,20 +27,10 @@ def store(tmp_path: Path) -> Store:
 
 
 def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_path: Path):
-    from sqlalchemy import create_engine
-
-    from engine.migrations import MIGRATIONS, m006_message_search
+    from engine.migrations import m006_message_search
 
     path = tmp_path / "m005.sqlite3"
-    previous = MIGRATIONS[: MIGRATIONS.index(m006_message_search)]
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for migration in previous:
-            migration(conn)
-    engine.dispose()
-    db = sqlite3.connect(path)
-    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
-    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
+    db = database_before(path, m006_message_search)
     sid, qid = str(uuid.uuid4()), str(uuid.uuid4())
     db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old chat', 1.0, 2.0)", (sid,))
     db.execute(

@@ -133,21 +133,12 @@ def test_a_question_id_is_reused_only_for_the_same_question(tmp_path: Path):
 
 
 def test_m005_adds_summaries_and_context_columns_to_a_database_of_the_previous_release(tmp_path: Path):
-    from sqlalchemy import create_engine
-
-    from engine.migrations import m001_initial, m002_sessions_updated_index, m003_message_tree, m004_session_settings
+    from engine.migrations import m005_context_window
     from shared.schemas import Summary
+    from tests.support import database_before
 
     path = tmp_path / "m004.sqlite3"
-    engine = create_engine(f"sqlite:///{path}")
-    previous = (m001_initial, m002_sessions_updated_index, m003_message_tree, m004_session_settings)
-    with engine.begin() as conn:
-        for migration in previous:
-            migration(conn)
-    engine.dispose()
-    db = sqlite3.connect(path)
-    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
-    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
+    db = database_before(path, m005_context_window)
     sid, qid, aid = (str(uuid.uuid4()) for _ in range(3))
     db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
     db.execute(

@@ -72,24 +72,14 @@ def test_a_deleted_chat_leaves_a_tombstone_listed_with_the_sessions(app: Flask, 
 
 
 def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Path):
-    import sqlite3
     import uuid
 
-    from sqlalchemy import create_engine
-
-    from engine.migrations import MIGRATIONS, m007_tombstones
+    from engine.migrations import m007_tombstones
     from engine.storage import Store
+    from tests.support import database_before
 
     path = tmp_path / "m006.sqlite3"
-    previous = MIGRATIONS[: MIGRATIONS.index(m007_tombstones)]
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as conn:
-        for migration in previous:
-            migration(conn)
-    engine.dispose()
-    db = sqlite3.connect(path)
-    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
-    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
+    db = database_before(path, m007_tombstones)
     sid = str(uuid.uuid4())
     db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
     db.commit()
