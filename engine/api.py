@@ -12,8 +12,9 @@ from flask import Blueprint, Response, jsonify, request
 from engine.context import Service, current
 from engine.errors import ApiError
 from engine.inference import CannotContinue, Prompt, PromptTooLong
+from engine.jobs import Finished, Job
 from engine.live import LiveAnswer
-from engine.scheduler import Finished, Job, QueueFull
+from engine.scheduler import QueueFull
 from engine.search import SearchQueryError, search
 from engine.storage import ConflictError
 from engine.streaming import event_stream, relay, stored_answer

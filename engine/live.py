@@ -12,7 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from engine.scheduler import Job
+from engine.jobs import Job
 from engine.storage import Store
 
 log = logging.getLogger(__name__)

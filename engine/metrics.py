@@ -15,7 +15,8 @@ from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
-from engine.scheduler import Finished, Status
+from engine.jobs import Finished
+from engine.scheduler import Status
 
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 """Seconds from a job's start (after the queue) to its first token: prompt reading."""

@@ -18,8 +18,8 @@ from engine.api import read_json, submit
 from engine.context import Service, current
 from engine.errors import ApiError, error_response
 from engine.inference import Prompt, PromptTooLong
+from engine.jobs import Event, Finished, Job, Token
 from engine.sampling import grammar_for
-from engine.scheduler import Event, Finished, Job, Token
 from engine.streaming import DONE, client_gone, error_for, event_stream, sse, wait_for_result
 from shared.chunks import Usage, completion_chunk, final_chunk, openai_finish_reason, usage_chunk
 from shared.schemas import CompletionRequest, GenerationParams, new_id

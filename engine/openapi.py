@@ -16,7 +16,6 @@ from engine.context import VERSION, current
 from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
 from engine.settings import ServiceConfig
-from shared.history import MAX_FORGET
 from shared.schemas import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
 
@@ -209,33 +208,9 @@ def _paths(keyed: bool) -> dict[str, Schema]:
             "post": _op(
                 "forget_tombstones",
                 "Forget deletions of chats brought back since (the page calls it after an import)",
-                _json(
-                    "How many deletions were forgotten.",
-                    {
-                        "type": "object",
-                        "properties": {"forgotten": {"type": "integer", "minimum": 0}},
-                        "required": ["forgotten"],
-                    },
-                ),
+                _json("How many deletions were forgotten.", ref("Forgotten")),
                 (400, 413),
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "session_ids": {
-                                        "type": "array",
-                                        "maxItems": MAX_FORGET,
-                                        "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
-                                    }
-                                },
-                                "required": ["session_ids"],
-                            }
-                        }
-                    },
-                },
+                requestBody=_body("ForgetTombstones"),
             )
         },
         "/api/search": {

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any
 
 from shared.chunks import ContextInfo, Timings
+from shared.history import MAX_FORGET
 from shared.schemas import (
     CONTEXT_POLICIES,
     FINISH_REASONS,
@@ -294,6 +295,22 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
                 **{k: {"type": "integer", "minimum": 0} for k in ("imported_sessions", "imported_messages", "skipped")},
             },
             "required": ["format", "imported_sessions", "imported_messages", "skipped"],
+        },
+        "ForgetTombstones": {
+            "type": "object",
+            "properties": {
+                "session_ids": {
+                    "type": "array",
+                    "maxItems": MAX_FORGET,
+                    "items": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
+                }
+            },
+            "required": ["session_ids"],
+        },
+        "Forgotten": {
+            "type": "object",
+            "properties": {"forgotten": {"type": "integer", "minimum": 0}},
+            "required": ["forgotten"],
         },
         "SessionPatch": {
             "type": "object",

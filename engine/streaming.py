@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response
 
-from engine.scheduler import Event, Finished, Job, Queued, Started, Token
+from engine.jobs import Event, Finished, Job, Queued, Started, Token
 from shared.chunks import ContextInfo, Timings, Usage, completion_chunk, final_chunk
 from shared.schemas import ErrorInfo, Message
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from engine.inference import Engine, PromptTooLong
-from engine.scheduler import Finished, Job, QueueFull, Scheduler
+from engine.jobs import Finished, Job
+from engine.scheduler import QueueFull, Scheduler
 from engine.storage import Store
 from shared.schemas import ChatMessage, GenerationParams, Summary, new_id
 

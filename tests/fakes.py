@@ -8,7 +8,7 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from engine.inference import Prompt, PromptTooLong, Step, answer_budget
-from engine.scheduler import Finished, Job, Token
+from engine.jobs import Finished, Job, Token
 from shared.chunks import TokenLogprob
 from shared.schemas import GenerationParams
 

@@ -6,7 +6,8 @@ import pytest
 
 from engine.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
 from engine.cpu import FixedBudget
-from engine.scheduler import QueueFull, Scheduler, Started
+from engine.jobs import Started
+from engine.scheduler import QueueFull, Scheduler
 from tests.fakes import FakeEngine, job
 
 

@@ -10,7 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from engine.app import create_app, shutdown
 from engine.cpu import FixedBudget
-from engine.scheduler import Finished, Scheduler
+from engine.jobs import Finished
+from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from tests.fakes import FakeEngine, job, run_to_end
 from tests.support import wait_until

@@ -6,7 +6,8 @@ from contextlib import contextmanager
 import pytest
 
 from engine.cpu import FixedBudget
-from engine.scheduler import QueueFull, Scheduler, Started, Token
+from engine.jobs import Started, Token
+from engine.scheduler import QueueFull, Scheduler
 from tests.fakes import FakeEngine, job, run_to_end
 
 

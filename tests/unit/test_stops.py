@@ -6,7 +6,8 @@ import pytest
 
 from engine.cpu import FixedBudget
 from engine.inference import Prompt
-from engine.scheduler import Job, Scheduler
+from engine.jobs import Job
+from engine.scheduler import Scheduler
 from engine.stops import StopFilter
 from shared.schemas import GenerationParams
 from tests.fakes import FakeEngine, run_to_end
