@@ -184,7 +184,7 @@ class ChatPage:
             answers = self.answers()
             return (
                 len(answers) >= count
-                and answers[count - 1].get_attribute("data-finish")
+                and answers[count - 1].get_attribute("data-finish") not in (None, "", "generating")
                 and self.by("send").is_displayed()
             )
 

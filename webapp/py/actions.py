@@ -116,12 +116,13 @@ class Actions:
             summaries=list(merged[0].summaries) if merged else [],
         )
         js.location.hash = f"chat={session_id}"
+        attached = [g for m in self.state.chat.being_written() if (g := self.answers.attach(m)) is not None]
         view_messages.render_chat(self.dom, self.state, self)
         view_sidebar.render_sessions(self.dom, self.state, self)
         view_composer.render_composer(self.dom, self.state)
         view_composer.focus_input(self.dom)
-        for message in self.state.chat.being_written():
-            asyncio.ensure_future(self.answers.reattach(message))
+        for generation in attached:
+            asyncio.ensure_future(self.answers.reattach(generation))
 
     def new_chat(self, _event: Any = None) -> None:
         self.state.chat = Chat(settings=self.state.defaults)

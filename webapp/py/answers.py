@@ -93,11 +93,12 @@ class Answers:
         body = chat.request(path, continue_answer=continued is not None).to_dict()
         await self.follow(generations, lambda g: g.service.url + "/api/chat", body)
 
-    async def reattach(self, message: Message) -> None:
-        """Follow an answer its service is still writing (found on opening its chat)."""
+    def attach(self, message: Message) -> Generation | None:
+        """Count an answer its service is still writing (found on opening its chat) as a
+        generation of this page at once, so the chat is drawn busy from the first frame."""
         service = self.state.services.get(message.service or "")
         if service is None or not service.online or self.state.generation_for(message.id) is not None:
-            return
+            return None
         generation = Generation(
             service=service,
             controller=js.AbortController.new(),
@@ -107,9 +108,11 @@ class Answers:
             created_at=message.created_at,
         )
         self.state.generations.append(generation)
-        self.redraw_chat()
-        self.redraw_sidebar()
-        url = f"{service.url}/api/sessions/{message.session_id}/messages/{message.id}/stream"
+        return generation
+
+    async def reattach(self, generation: Generation) -> None:
+        """Follow an attached answer to its end."""
+        url = f"{generation.service.url}/api/sessions/{generation.session_id}/messages/{generation.message_id}/stream"
         await self.follow([generation], lambda _g: url, None)
 
     async def follow(self, generations: list[Generation], url: Callable[[Generation], str], body: Any) -> None:

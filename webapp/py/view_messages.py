@@ -109,7 +109,7 @@ def message_element(dom: Dom, state: AppState, message: Message, actions: Messag
         node.appendChild(meta)
         content = dom.element("div", None, "content")
         live = state.generation_for(message.id) if message.id else None
-        set_markdown(content, live.text if live else message.content)
+        set_markdown(content, live.text if live and live.text else message.content)  # stored until caught up
         node.appendChild(content)
         set_finish(dom, node, None if live else message.finish_reason, message.error)
     else:
