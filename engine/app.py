@@ -12,6 +12,7 @@ from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
 from engine.live import LiveAnswers
 from engine.metrics import Metrics
+from engine.remote import RemoteEngine
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
@@ -20,6 +21,15 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(config: ServiceConfig) -> Engine:
+    """The upstream named by ``--engine-url``, else the GGUF loaded in this process."""
+    if config.engine_url is not None:
+        return RemoteEngine(
+            config.engine_url,
+            model=config.engine_model,
+            api_key=config.engine_key,
+            context_size=config.context_size,
+            slots=config.slots,
+        )
     return LlamaEngine(
         str(config.model_path),
         config.model_name,
@@ -34,8 +44,9 @@ def load_engine(config: ServiceConfig) -> Engine:
 
 
 def cpu_budget(config: ServiceConfig) -> Budget:
-    """The machine-wide budget shared with the other services, or a fixed one (``--cpu-dir off``)."""
-    if config.cpu_dir is None:
+    """The machine-wide budget shared with the other services, or a fixed one (``--cpu-dir
+    off``, or an upstream engine: it uses another machine's cores)."""
+    if config.cpu_dir is None or config.engine_url is not None:
         return FixedBudget(config.threads)
     try:
         return CpuBudget(config.cpu_dir, config.threads)
@@ -70,7 +81,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
         "%s service ready: %s (%s), history in %s",
         config.label,
         engine.model_name,
-        config.model_path.name,
+        config.engine_url or config.model_path.name,
         config.database_url,
     )
     return app

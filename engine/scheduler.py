@@ -101,6 +101,8 @@ class Scheduler:
         """Queue ``job``, or raise QueueFull. ``on_accept`` runs once the job has a place
         and before it can start; if it raises, the job is not queued."""
         with self._cond:
+            if (wait := self.engine.unavailable_for()) > 0:  # an upstream engine said it is busy
+                raise QueueFull(retry_after=retry_after(wait))
             # Room for one chat per slot plus max_queue waiting ones.
             if len(self._running) + len(self._waiting) >= self.engine.slots + self.max_queue:
                 raise QueueFull(retry_after=retry_after(self._seconds_until_free()))
@@ -259,7 +261,7 @@ class Scheduler:
                 self.engine.stop(job)
                 self._end(job, "stop")
             elif step.finish_reason:
-                self._end(job, step.finish_reason)
+                self._end(job, step.finish_reason, step.error)
         if produced and now > started:
             rate = produced / (now - started)
             self._tokens_per_second = 0.8 * self._tokens_per_second + 0.2 * rate if self._tokens_per_second else rate

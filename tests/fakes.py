@@ -55,6 +55,12 @@ class FakeEngine:
         self._chats: dict[Hashable, _Chat] = {}
         self.closed = False
 
+    def unavailable_for(self) -> float:
+        return 0.0
+
+    def degraded(self) -> str | None:
+        return None
+
     def prepare(self, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
         self.prompts.append([dict(m) for m in messages])
         self.continued.append(continue_last)

@@ -46,8 +46,11 @@ class Service:
 
     @property
     def state(self) -> str:
-        """``idle`` or ``busy`` as the service says, ``offline`` when it cannot be reached."""
-        return self.info.state if self.online and self.info else "offline"
+        """``idle`` or ``busy`` as the service says, ``degraded`` when its upstream engine
+        cannot be reached, ``offline`` when the service itself cannot."""
+        if not self.online or self.info is None:
+            return "offline"
+        return "degraded" if self.info.degraded else self.info.state
 
 
 @dataclass
