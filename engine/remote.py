@@ -270,7 +270,9 @@ class RemoteEngine:
                 log.exception("reading the upstream stream failed")
             problem = f"the engine at {self.url} went away ({_reason(error)})"
             self._unhealthy(problem)
-            self._push(stream, Step("", stream.n_tokens, "error", error=problem))
+            # Cut off mid-answer, like a service that stopped: the user may Continue it.
+            ended = "interrupted" if stream.n_tokens else "error"
+            self._push(stream, Step("", stream.n_tokens, ended, error=problem))
 
     def _follow(self, stream: _Stream, response: requests.Response) -> str | None:
         """Read chunks until the upstream says how the answer ended (None: it did not)."""
