@@ -4,7 +4,6 @@ own server, started here on a free port with the bundled model."""
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,34 +11,19 @@ from pathlib import Path
 import pytest
 import requests
 
-from engine.settings import REPO_ROOT
-from tests.support import Process, chat_body, iter_chunks, model_path, read_stream, service_process, text_of, wait_until
+from tests.support import (
+    KINDS,
+    Process,
+    chat_body,
+    gateway,
+    iter_chunks,
+    read_stream,
+    start_upstream,
+    text_of,
+    wait_until,
+)
 
 LONG = "Count from 1 to 1000, one number per line."
-LLAMA_SERVER = REPO_ROOT / ".cache" / "bin" / "llama-server"
-KINDS = ("llama-server", "llama-cpp-python")
-"""The upstreams: llama.cpp's server (built by setup from the llama.cpp source that
-llama-cpp-python vendors) and llama-cpp-python's own; each answers one chat at a time."""
-
-
-def start_upstream(kind: str, log: Path) -> Process:
-    model = str(model_path())
-    if kind == "llama-server":
-        if not LLAMA_SERVER.is_file():
-            pytest.fail(f"{LLAMA_SERVER} is missing: run `python3 scripts/setup.py --dev`")
-        command = [str(LLAMA_SERVER), "-m", model, "--host", "127.0.0.1", "--port", "{port}"]
-        command += ["-c", "2048", "--parallel", "1", "-t", "1", "--no-webui"]
-        return Process(command, log, ready_path="/health").start(timeout=120)
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", "{port}"]
-    command += ["--n_ctx", "2048", "--n_threads", "1"]
-    return Process(command, log, ready_path="/v1/models").start(timeout=120)
-
-
-def gateway(kind: str, folder: Path, upstream: Process) -> Process:
-    """Our capable service, generating on ``upstream`` (llama-server says its context itself)."""
-    context = [] if kind == "llama-server" else ["--ctx", "2048"]
-    args = ["--engine-url", f"{upstream.url}/v1", *context]
-    return service_process("backend_qwen", folder / "history.sqlite3", folder / "service.log", *args).start()
 
 
 @pytest.fixture(scope="module", params=KINDS)
