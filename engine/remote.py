@@ -96,11 +96,17 @@ class RemoteEngine:
         self._counts: OrderedDict[str, int] = OrderedDict()
         self._tokenize: str | None = None
         """How this upstream counts tokens: a key of TOKENIZERS, or ``estimate``."""
-        upstream = self._discover()
+        self._asked = (model, context_size)
+        self._learn(self._discover())
+        threading.Thread(target=self._watch, name="upstream-health", daemon=True).start()
+
+    def _learn(self, upstream: dict[str, Any]) -> None:
+        """Name the model and size the context as asked, else as the upstream says."""
+        model, context_size = self._asked
         self.model_name = model or upstream.get("model") or "remote model"
         self.context_size = context_size or upstream.get("context_size") or DEFAULT_CONTEXT
         self.model_file = upstream.get("model") or self.model_name
-        threading.Thread(target=self._watch, name="upstream-health", daemon=True).start()
+        self._known = bool(upstream)
 
     # ------------------------------------------------------------------ what it serves
     def _discover(self) -> dict[str, Any]:
@@ -139,6 +145,9 @@ class RemoteEngine:
     def _watch(self) -> None:
         """Ask the upstream how it is every few seconds, until closed."""
         while not self._closed.wait(HEALTH_EVERY):
+            if not self._known:  # unreachable when we started: learn its model once it answers
+                self._learn(self._discover())
+                continue
             try:
                 self._get_json(f"{self.url}/models")
                 self._healthy()
