@@ -49,9 +49,9 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static files: every route is in /openapi.json
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
-    interrupted = store.mark_interrupted(config.service)
+    interrupted = store.mark_interrupted()
     if interrupted:
-        log.warning("%d answer(s) were cut off when this service last stopped: marked interrupted", interrupted)
+        log.warning("%d answer(s) lost the process writing them: marked interrupted", interrupted)
     engine = engine or load_engine(config)
     metrics = Metrics()
     scheduler = Scheduler(engine, config.max_queue, cpu_budget(config), on_finished=metrics.finished)
