@@ -130,8 +130,8 @@ class Store:
         )
         with self._session.begin() as db:
             db.execute(self._insert(SessionRow).values(columns(session)).on_conflict_do_nothing())
-            stored = db.execute(self._insert(MessageRow).values(columns(row)).on_conflict_do_nothing())
-            if not stored.rowcount:  # type: ignore[attr-defined]
+            new = self._insert(MessageRow).values(columns(row)).on_conflict_do_nothing().returning(MessageRow.id)
+            if db.execute(new).first() is None:
                 existing = db.get(MessageRow, message.id)
                 assert existing is not None
                 if existing.session_id != session_id:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import Engine
 
 from engine.model_files import BUNDLED
 from engine.settings import REPO_ROOT
@@ -185,20 +186,26 @@ class InfoWatch:
         self._thread.join()
 
 
-def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Connection:
-    """A SQLite file as the release before ``migration`` left it (every earlier migration
-    applied and recorded), open for the test to fill with that release's rows."""
-    from sqlalchemy import create_engine
+def engine_before(url: str, migration: Callable[..., None]) -> Engine:
+    """A database (any SQLAlchemy URL) as the release before ``migration`` left it: every
+    earlier migration applied and recorded. The caller fills it and disposes of the engine."""
+    from sqlalchemy import create_engine, text
 
     from engine.migrations import MIGRATIONS
+    from engine.sql import engine_url
 
     previous = MIGRATIONS[: MIGRATIONS.index(migration)]
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(engine_url(url))
     with engine.begin() as conn:
         for step in previous:
             step(conn)
-    engine.dispose()
-    db = sqlite3.connect(path)
-    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
-    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
-    return db
+        conn.execute(text("create table migrations (name varchar(100) primary key, applied_at float not null)"))
+        conn.execute(text("insert into migrations values (:name, 1.0)"), [{"name": m.__name__} for m in previous])
+    return engine
+
+
+def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Connection:
+    """A SQLite file as the release before ``migration`` left it (every earlier migration
+    applied and recorded), open for the test to fill with that release's rows."""
+    engine_before(f"sqlite:///{path}", migration).dispose()
+    return sqlite3.connect(path)
