@@ -105,9 +105,15 @@ class Process:
             self._log.close()
 
 
-def service_process(module: str, db: Path, log: Path, *args: str, port: int | None = None) -> Process:
-    """``python -m backend_qwen`` (or tinyllama) on the bundled model; its data folder (saved
-    KV caches) is the database's folder."""
+def service_process(
+    module: str, db: Path | str, log: Path, *args: str, port: int | None = None, data_dir: Path | None = None
+) -> Process:
+    """``python -m backend_qwen`` (or tinyllama) on the bundled model. ``db``: a SQLite file
+    or a database URL; the data folder (saved KV caches) is ``data_dir``, by default the
+    SQLite file's folder."""
+    if data_dir is None:
+        assert isinstance(db, Path), "a service on a database URL needs a data_dir"
+        data_dir = db.parent
     command = [
         sys.executable,
         "-m",
@@ -122,7 +128,7 @@ def service_process(module: str, db: Path, log: Path, *args: str, port: int | No
         "2",
         *args,
     ]
-    return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(db.parent)})
+    return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(data_dir)})
 
 
 def chat_body(
