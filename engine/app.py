@@ -49,10 +49,12 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static files: every route is in /openapi.json
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
+    engine = engine or load_engine(config)
+    # After the model loaded: answers of a process that died just before are likelier stale by
+    # now (the rest are taken by the LiveAnswers sweep, as soon as their heartbeat is).
     interrupted = store.mark_interrupted()
     if interrupted:
         log.warning("%d answer(s) lost the process writing them: marked interrupted", interrupted)
-    engine = engine or load_engine(config)
     metrics = Metrics()
     scheduler = Scheduler(engine, config.max_queue, cpu_budget(config), on_finished=metrics.finished)
     metrics.watch(scheduler.status, engine.slots)
