@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from engine import api, errors, openai_api, openapi, security, status, transfer_api
 from engine.context import Service, attach
@@ -73,7 +74,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
         config.label,
         engine.model_name,
         config.model_path.name,
-        config.database_url,
+        make_url(config.database_url).render_as_string(hide_password=True),
     )
     return app
 

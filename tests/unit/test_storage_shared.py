@@ -167,3 +167,31 @@ def test_postgresql_search_is_served_by_its_index(postgres: PostgresServer):
         assert "ix_messages_search" in " ".join(row[0] for row in plan)
     finally:
         store.close()
+
+
+def test_an_answer_s_whole_life_and_the_chat_s_settings_and_summaries(db_url: str):
+    """Every write the service makes, on each database."""
+    from shared.schemas import ChatSettings, Summary
+
+    store = Store(db_url)
+    try:
+        sid = str(uuid.uuid4())
+        settings = ChatSettings.from_dict({"system": "Be brief."})
+        question = store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "Hi"), settings=settings)
+        reply = answer(sid, question.id, "", finish=GENERATING, at=question.created_at + 1)
+        store.add_answer(reply)
+        store.save_progress(reply.id, "Hel")
+        store.touch_answers([reply.id])
+        store.finish_answer(reply.id, "Hello", "cancelled", None)
+        store.save_progress(reply.id, "never over an ended answer")
+        assert store.resume_answer(reply.id) == "Hello"
+        store.finish_answer(reply.id, "Hello there", "stop", None)
+        store.add_summary(Summary(str(uuid.uuid4()), sid, question.id, "A greeting.", 3.0, "M", "qwen"))
+        renamed = store.update_session(sid, title="Greeting", settings=ChatSettings.from_dict({"system": "Be kind."}))
+        assert renamed is not None and renamed.settings is not None and renamed.settings.system == "Be kind."
+        [exported] = store.export_sessions()
+        assert [(m.content, m.finish_reason) for m in exported.messages] == [("Hi", None), ("Hello there", "stop")]
+        assert [x.content for x in exported.summaries] == ["A greeting."] and exported.title == "Greeting"
+        assert store.mark_interrupted(stale_after=0) == 0  # nothing is generating
+    finally:
+        store.close()
