@@ -139,8 +139,15 @@ class PostgresServer:
 def postgres() -> Iterator[PostgresServer]:
     """The session's PostgreSQL server; fails (not skips) when PostgreSQL is not installed."""
     bin_dir = binaries()
-    if bin_dir is None or (os.geteuid() == 0 and not shutil.which("runuser")):
+    if bin_dir is None:
         pytest.fail(INSTALL_HINT)
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root, the tests start PostgreSQL as the 'postgres' user, which is missing")
+        if not shutil.which("runuser"):
+            pytest.fail("running as root, the tests need runuser (util-linux) to start PostgreSQL")
     server = PostgresServer(bin_dir).start()
     try:
         yield server
