@@ -133,7 +133,8 @@ class Store:
             new = self._insert(MessageRow).values(columns(row)).on_conflict_do_nothing().returning(MessageRow.id)
             if db.execute(new).first() is None:
                 existing = db.get(MessageRow, message.id)
-                assert existing is not None
+                if existing is None:  # deleted with its chat by another process just now
+                    raise ConflictError(f"message {message.id} was deleted while being stored")
                 if existing.session_id != session_id:
                     raise ConflictError(f"message {message.id} belongs to another session")
                 if existing.role != message.role or existing.content != message.content:
