@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from engine import api, errors, openai_api, openapi, security, status, transfer_api
 from engine.context import Service, attach
@@ -60,10 +61,12 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static files: every route is in /openapi.json
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
-    interrupted = store.mark_interrupted(config.service)
-    if interrupted:
-        log.warning("%d answer(s) were cut off when this service last stopped: marked interrupted", interrupted)
     engine = engine or load_engine(config)
+    # After the model loaded: answers of a process that died just before are likelier stale by
+    # now (the rest are taken by the LiveAnswers sweep, as soon as their heartbeat is).
+    interrupted = store.mark_interrupted()
+    if interrupted:
+        log.warning("%d answer(s) lost the process writing them: marked interrupted", interrupted)
     metrics = Metrics()
     scheduler = Scheduler(engine, config.max_queue, cpu_budget(config), on_finished=metrics.finished)
     metrics.watch(scheduler.status, engine.slots)
@@ -82,7 +85,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
         config.label,
         engine.model_name,
         config.engine_url or config.model_path.name,
-        config.database_url,
+        make_url(config.database_url).render_as_string(hide_password=True),
     )
     return app
 

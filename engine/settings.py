@@ -169,7 +169,7 @@ def config_from_args(
     parser.add_argument(
         "--db",
         default=_env(environ, prefix, "DB"),
-        help="SQLite file or SQLAlchemy URL (default: data/<service>.sqlite3)",
+        help="SQLite file or database URL, e.g. postgresql://user@host/ruschat (default: data/<service>.sqlite3)",
     )
     parser.add_argument("--model", default=_env(environ, prefix, "MODEL"), help="GGUF file")
     parser.add_argument(

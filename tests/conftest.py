@@ -13,6 +13,7 @@ from engine.app import create_app, shutdown
 from engine.settings import ServiceConfig
 from shared.sse import SSEDecoder
 from tests.fakes import FakeEngine
+from tests.postgres import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server)
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +23,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("RUSCHAT_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty history database: a SQLite file, then a database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
 
 
 @pytest.fixture

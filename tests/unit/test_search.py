@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,11 @@ def chat(store: Store, question: str, answer: str, at: float = 1.0) -> tuple[str
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+def store(db_url: str) -> Iterator[Store]:
+    """On SQLite (FTS5) and on PostgreSQL (its own full-text search)."""
+    store = Store(db_url)
+    yield store
+    store.close()
 
 
 def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_path: Path):
