@@ -18,6 +18,7 @@ from engine.openapi_schemas import Schema, component_schemas, ref
 from engine.settings import ServiceConfig
 from shared.schemas import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
+from shared.sidebar import MAX_PAGE, PAGE_SIZE
 
 bp = Blueprint("openapi", __name__)
 
@@ -162,6 +163,24 @@ SEARCH_PARAMETERS = [
 ]
 
 
+SESSIONS_PARAMETERS = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": f"At most this many chats (default {PAGE_SIZE}).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": PAGE_SIZE},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "The `next_cursor` of the page before; without it, the first page. Anything else: 400.",
+        "schema": {"type": "string"},
+    },
+]
+
+
 def _paths(keyed: bool) -> dict[str, Schema]:
     """The operations; ``keyed``: the service has an API key."""
     socket_security: dict[str, Any] = {"security": [{"bearer": []}, {"statusKey": []}]} if keyed else {}
@@ -194,7 +213,7 @@ def _paths(keyed: bool) -> dict[str, Schema]:
         "/api/sessions": {
             "get": _op(
                 "list_sessions",
-                "Every chat, newest first",
+                "A page of chats, newest first (updated_at, then id)",
                 _links(
                     _json("The chats.", ref("SessionList")),
                     **dict.fromkeys(
@@ -202,6 +221,8 @@ def _paths(keyed: bool) -> dict[str, Schema]:
                         {"session_id": "$response.body#/sessions/0/id"},
                     ),
                 ),
+                (400,),
+                parameters=SESSIONS_PARAMETERS,
             )
         },
         "/api/tombstones/forget": {

@@ -36,6 +36,7 @@ SHARED_FILES = (
     "search.py",
     "importers.py",
     "transfer.py",
+    "sidebar.py",
 )
 PAGE_FILES = (
     "main.py",
