@@ -47,7 +47,7 @@ def install(dom: Dom, actions: SidebarActions) -> None:
         if not hasattr(target, "closest") or target.closest("input"):
             return None  # the rename field
         item = target.closest('[data-testid="session-item"]')
-        if item is None:
+        if not item:  # null (JsNull): a click between the chats
             return None
         session_id = str(item.getAttribute("data-session-id"))
         if target.closest('[data-testid="rename-session"]'):
@@ -122,7 +122,7 @@ def mark_active(dom: Dom, session_id: str) -> None:
     for item in listing.querySelectorAll('[data-testid="session-item"].active'):
         item.classList.remove("active")
     item = listing.querySelector(f'[data-session-id="{session_id}"]')
-    if item is not None:
+    if item:  # null when the chat is not in the list (new, or further down than loaded)
         item.classList.add("active")
 
 
