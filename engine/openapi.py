@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 from engine.context import VERSION, current
 from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
+from engine.paging import CURSOR_PATTERN
 from engine.settings import ServiceConfig
 from shared.schemas import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
@@ -175,8 +176,8 @@ SESSIONS_PARAMETERS = [
         "name": "cursor",
         "in": "query",
         "required": False,
-        "description": "The `next_cursor` of the page before; without it, the first page. Anything else: 400.",
-        "schema": {"type": "string"},
+        "description": "The `next_cursor` of the page before (opaque); without it, the first page.",
+        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
     },
 ]
 
