@@ -33,6 +33,8 @@ class Actions:
         self.state = state
         self.dom = dom
         self.services = Services(state.services, self.service_info, self.service_closed)
+        self.listed = False
+        """Whether start() has asked for the chat list (until then a status is no news)."""
         self.history = HistoryActions(
             state, dom, self.services, self.show_error, lambda: view_sidebar.render_sessions(dom, state)
         )
@@ -56,6 +58,7 @@ class Actions:
         view_status.render_services(self.dom, self.state)
         # Reload keeps the open chat: its id is in the URL fragment.
         wanted = str(js.location.hash).removeprefix("#chat=")
+        self.listed = True
         await self.refresh_sessions()
         if wanted:  # maybe a chat further down the list than loaded
             await self.open_session(wanted, only_if_stored=True)
@@ -77,7 +80,7 @@ class Actions:
         service.info = info
         service.online = True
         view_status.render_services(self.dom, self.state)
-        if came_back:
+        if came_back and self.listed:  # before that, start() lists every service online
             asyncio.ensure_future(self.refresh_sessions())
 
     def service_closed(self, service: Service) -> None:
