@@ -15,11 +15,10 @@ from flask import Blueprint, Response, jsonify
 from engine.context import VERSION, current
 from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
-from engine.paging import CURSOR_PATTERN
+from engine.paging import SESSIONS_PARAMETERS
 from engine.settings import ServiceConfig
 from shared.schemas import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
-from shared.sidebar import MAX_PAGE, PAGE_SIZE
 
 bp = Blueprint("openapi", __name__)
 
@@ -160,24 +159,6 @@ SEARCH_PARAMETERS = [
         "required": False,
         "description": f"At most this many hits (default {DEFAULT_LIMIT}).",
         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-    },
-]
-
-
-SESSIONS_PARAMETERS = [
-    {
-        "name": "limit",
-        "in": "query",
-        "required": False,
-        "description": f"At most this many chats (default {PAGE_SIZE}).",
-        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": PAGE_SIZE},
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "required": False,
-        "description": "The `next_cursor` of the page before (opaque); without it, the first page.",
-        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
     },
 ]
 

@@ -17,6 +17,7 @@ import base64
 import re
 import struct
 import uuid
+from typing import Any
 
 from engine.errors import ApiError
 from shared.sidebar import MAX_PAGE, PAGE_SIZE
@@ -49,3 +50,22 @@ def page_limit(raw: str | None) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and 1 <= int(raw) <= MAX_PAGE):
         raise ApiError(400, "invalid_request", f"limit must be a whole number from 1 to {MAX_PAGE}", param="limit")
     return int(raw)
+
+
+SESSIONS_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "description": f"At most this many chats (default {PAGE_SIZE}).",
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": PAGE_SIZE},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "required": False,
+        "description": "The `next_cursor` of the page before (opaque); without it, the first page.",
+        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+    },
+]
+"""The arguments as the OpenAPI document (engine.openapi) describes them."""
