@@ -169,6 +169,13 @@ def m007_tombstones(conn: Connection) -> None:
     ).create(conn)
 
 
+def m009_sessions_page_index(conn: Connection) -> None:
+    """The chat list is read in pages ordered by (updated_at, id): one index serves both
+    the order and the cursor's range, and replaces the one on updated_at alone."""
+    conn.execute(text("DROP INDEX IF EXISTS ix_sessions_updated"))
+    conn.execute(text("CREATE INDEX ix_sessions_updated_id ON sessions (updated_at, id)"))
+
+
 SEARCHED_CHARS = 100_000
 """PostgreSQL indexes the first this many characters of a message for search (a tsvector
 holds at most 1 MB: a longer text could not be stored at all)."""
@@ -202,6 +209,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m005_context_window,
     m006_message_search,
     m007_tombstones,
+    m009_sessions_page_index,
     m010_shared_database,
 ]
 

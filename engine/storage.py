@@ -19,6 +19,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import sessionmaker
@@ -233,13 +234,18 @@ class Store:
             )
             return [to_summary(row) for row in rows]
 
-    def list_sessions(self) -> list[Session]:
-        counts = select(MessageRow.session_id, func.count().label("n")).group_by(MessageRow.session_id).subquery()
-        query = (
-            select(SessionRow, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.session_id == SessionRow.id)
-            .order_by(SessionRow.updated_at.desc())
+    def list_sessions(self, limit: int | None = None, before: tuple[float, str] | None = None) -> list[Session]:
+        """Chats newest first by (updated_at, id): at most ``limit``, only those past ``before``.
+
+        Walks the (updated_at, id) index (m009) and counts only the listed chats' messages."""
+        count = (
+            select(func.count()).where(MessageRow.session_id == SessionRow.id).correlate(SessionRow).scalar_subquery()
         )
+        query = select(SessionRow, count).order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
+        if before is not None:
+            query = query.where(tuple_(SessionRow.updated_at, SessionRow.id) < tuple_(*before))
+        if limit is not None:
+            query = query.limit(limit)
         with self._session() as db:
             return [to_session(row, count) for row, count in db.execute(query)]
 
