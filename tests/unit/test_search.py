@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,14 +19,6 @@ def chat(store: Store, question: str, answer: str, at: float = 1.0) -> tuple[str
     store.add_user_message(sid, ChatMessage(qid, "user", question))
     store.add_answer(Message(aid, sid, "assistant", answer, at, "M", "qwen", "stop", parent_id=qid))
     return sid, qid, aid
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    """On SQLite (FTS5) and on PostgreSQL (its own full-text search)."""
-    store = Store(db_url)
-    yield store
-    store.close()
 
 
 def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_path: Path):

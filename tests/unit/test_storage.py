@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,13 +51,6 @@ def test_wal_mode_and_history_survives_reopening(tmp_path: Path):
         ("assistant", "In Norw", "cancelled"),
     ]
     assert reopened.list_sessions()[0].message_count == 2
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    store = Store(db_url)
-    yield store
-    store.close()
 
 
 def test_user_message_is_idempotent_and_ids_cannot_move(store: Store):
