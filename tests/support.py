@@ -232,7 +232,8 @@ def start_upstream(kind: str, log: Path) -> Process:
         command += ["-c", "2048", "--parallel", "1", "-t", "1", "--no-webui"]
         return Process(command, log, ready_path="/health").start(timeout=120)
     command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", "{port}"]
-    command += ["--n_ctx", "2048", "--n_threads", "1"]
+    # By default it cuts off the answer it is writing when another request arrives.
+    command += ["--n_ctx", "2048", "--n_threads", "1", "--interrupt_requests", "False"]
     return Process(command, log, ready_path="/v1/models").start(timeout=120)
 
 

@@ -51,7 +51,12 @@ def service(kind: str, upstream: Process, tmp_path_factory: pytest.TempPathFacto
 
 def first_words(chunks: Iterator[tuple[float, dict | None]]) -> dict:
     """Read the stream up to its first chunk with text; that chunk."""
-    return next(c for _, c in chunks if c is not None and text_of([c]))
+    seen = []
+    for _, chunk in chunks:
+        if chunk is not None and text_of([chunk]):
+            return chunk
+        seen.append(chunk)
+    raise AssertionError(f"the answer ended without text: {seen}")
 
 
 def stored(service: Process, session_id: str) -> list[dict]:
