@@ -38,6 +38,13 @@ class Metrics:
         self.answers = Counter(
             "ruschat_answers", "Answers (jobs) ended, by how they ended.", ("finish_reason",), registry=self.registry
         )
+        self.background = Counter(
+            "ruschat_background_jobs",
+            "Background jobs (chat titles) ended, by how they ended (``preempted``: gave the slot "
+            "to a user's request). Kept out of the answer metrics.",
+            ("finish_reason",),
+            registry=self.registry,
+        )
         self.generated = Counter("ruschat_tokens_generated", "Tokens generated.", registry=self.registry)
         self.prompt = Counter(
             "ruschat_prompt_tokens", "Prompt tokens of the answers (each of an n>1 request's).", registry=self.registry
@@ -60,6 +67,9 @@ class Metrics:
 
     def finished(self, result: Finished) -> None:
         """Observe one ended job (called on the scheduler's worker, once per job)."""
+        if result.background:
+            self.background.labels(result.finish_reason).inc()
+            return
         self.answers.labels(result.finish_reason).inc()
         self.generated.inc(result.usage.completion_tokens)
         self.prompt.inc(result.usage.prompt_tokens)

@@ -109,7 +109,7 @@ def chat_completions() -> Response:
     for result in results:
         error = error_for(result)
         if error is not None:
-            return error_response(error)
+            return error_response(error, retry_after=1 if error.status == 503 else None)
     choices = [
         {
             "index": i,
