@@ -556,6 +556,13 @@ class CompletionRequest:
     """Answers to the same prompt, generated side by side (at most the service's slots)."""
     response_format: ResponseFormat = field(default_factory=ResponseFormat)
     logprobs: bool = False
+    priority: int = 0
+    """As vLLM's: lower goes first. Above 0 the request runs in the background: only when no
+    other request waits, giving its slot up to any that arrives (503 ``preempted``)."""
+
+    @property
+    def background(self) -> bool:
+        return self.priority > 0
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> CompletionRequest:
@@ -582,7 +589,11 @@ class CompletionRequest:
             n=_int(data, "n", 1, 1, 128),
             response_format=ResponseFormat.from_dict(data.get("response_format")),
             logprobs=logprobs,
+            priority=_int(data, "priority", 0, -MAX_PRIORITY, MAX_PRIORITY),
         )
+
+
+MAX_PRIORITY = 2**31 - 1
 
 
 def _bool(data: Mapping[str, Any], key: str) -> bool:
