@@ -167,6 +167,13 @@ def m007_tombstones(conn: Connection) -> None:
     ).create(conn)
 
 
+def m008_title_source(conn: Connection) -> None:
+    """Who titled each chat: ``opening`` (its first question's words, what every chat of
+    an earlier release has), ``model`` (written by the fast model) or ``user`` (a rename,
+    which a model's title never replaces)."""
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN title_source VARCHAR(8) NOT NULL DEFAULT 'opening'"))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_sessions_updated_index,
@@ -175,6 +182,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m005_context_window,
     m006_message_search,
     m007_tombstones,
+    m008_title_source,
 ]
 
 _migrations_table = Table(

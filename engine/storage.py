@@ -221,11 +221,28 @@ class Store:
             if row is None:
                 return None
             if title is not None:
-                row.title = title
+                row.title, row.title_source = title, "user"
             if settings is not None:
                 row.settings, row.settings_updated_at = json.dumps(settings.to_dict()), now
             row.updated_at = now
         return self.get_session(session_id)
+
+    def set_model_title(self, session_id: str, title: str) -> bool:
+        """Title a chat with the model's proposal, unless it has a better title by now (the
+        user's, or another model title): one conditional UPDATE, so that a rename racing it
+        wins. The chat keeps its place in the history (``updated_at`` stays)."""
+        with self._session.begin() as db:
+            result = db.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id, SessionRow.title_source == "opening")
+                .values(title=title, title_source="model")
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def title_source(self, session_id: str) -> str | None:
+        """Who titled the chat (None: no such chat)."""
+        with self._session() as db:
+            return db.scalar(select(SessionRow.title_source).where(SessionRow.id == session_id))
 
     def export_sessions(self, session_id: str | None = None) -> list[Session]:
         """Every chat whole (messages, settings, summaries), newest first; or only ``session_id``."""
@@ -334,6 +351,7 @@ def _session_row(session: Session) -> SessionRow:
         updated_at=session.updated_at,
         settings=json.dumps(session.settings.to_dict()) if session.settings else None,
         settings_updated_at=session.settings_updated_at if session.settings else None,
+        title_source=session.title_source,
     )
 
 
@@ -358,4 +376,5 @@ def _session(
         settings=ChatSettings.from_dict(json.loads(row.settings)) if row.settings else None,
         settings_updated_at=row.settings_updated_at or 0.0,
         summaries=summaries,
+        title_source=row.title_source,
     )

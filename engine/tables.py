@@ -20,6 +20,8 @@ class SessionRow(Base):
     settings: Mapped[str | None] = mapped_column(Text, nullable=True)
     """ChatSettings as JSON."""
     settings_updated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    title_source: Mapped[str] = mapped_column(String(8), default="opening")
+    """Who titled the chat: ``opening``, ``model`` or ``user`` (shared.schemas.TITLE_SOURCES)."""
 
 
 class MessageRow(Base):

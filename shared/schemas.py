@@ -28,6 +28,9 @@ GENERATING = "generating"
 """The finish reason of an answer still being written (its text grows as it is saved)."""
 INTERRUPTED = "interrupted"
 """The finish reason of an answer whose service stopped or died while writing it."""
+TITLE_SOURCES = ("opening", "model", "user")
+"""Who titled a chat: its first question's words, the fast model, or the user (a rename).
+Later ones win over earlier ones: a model's title never replaces the user's."""
 FINISH_REASONS = ("stop", "length", "cancelled", "error", GENERATING, INTERRUPTED)
 SERVICE_STATES = ("idle", "busy")
 CONTEXT_POLICIES = ("window", "summary", "strict")
@@ -274,11 +277,14 @@ class Session:
     """When the settings last changed: the newest copy wins in a merge."""
     summaries: tuple[Summary, ...] = ()
     """Summaries of the chat's older messages (``context: summary``), oldest first."""
+    title_source: str = "opening"
+    """Who titled the chat (one of TITLE_SOURCES)."""
 
     def to_dict(self, with_messages: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
+            "title_source": self.title_source,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "message_count": self.message_count,
@@ -310,6 +316,7 @@ class Session:
             settings=None if data.get("settings") is None else ChatSettings.from_dict(data["settings"]),
             settings_updated_at=_number(data, "settings_updated_at", 0.0, 0, math.inf),
             summaries=tuple(Summary.from_dict(s) for s in summaries),
+            title_source=_choice(data, "title_source", TITLE_SOURCES) or "opening",
         )
 
 
