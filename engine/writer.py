@@ -26,6 +26,11 @@ Messages = Sequence[dict[str, str]]
 class WriteFailed(Exception):
     """No text: the writer is unreachable, too slow, busy, or refused."""
 
+    def __init__(self, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.retry = retry
+        """Users' requests had the model (queue full, or preempted): ask again later."""
+
 
 class Writer(Protocol):
     model: str
@@ -63,7 +68,7 @@ class HttpWriter:
             content = answer["choices"][0]["message"]["content"]
             self.model = str(answer.get("model") or self.model)
         except urllib.error.HTTPError as error:
-            raise WriteFailed(f"the fast service at {self.url} answered {error.code}") from None
+            raise WriteFailed(f"the fast service at {self.url} answered {error.code}", error.code == 503) from None
         except (urllib.error.URLError, TimeoutError, OSError) as error:
             raise WriteFailed(f"the fast service at {self.url} is unreachable ({error})") from None
         except (ValueError, KeyError, IndexError, TypeError):
@@ -96,14 +101,15 @@ class LocalWriter:
         try:
             self.scheduler.submit(job)
         except QueueFull:
-            raise WriteFailed("the model is too busy") from None
+            raise WriteFailed("the model is too busy", retry=True) from None
         deadline = time.monotonic() + self.timeout
         try:
             while (left := deadline - time.monotonic()) > 0:
                 event = job.next_event(timeout=left)
                 if isinstance(event, Finished):
                     if event.finish_reason not in ("stop", "length") or not event.text.strip():
-                        raise WriteFailed(event.error or f"no text ({event.finish_reason})")
+                        reason = event.error or f"no text ({event.finish_reason})"
+                        raise WriteFailed(reason, retry=event.finish_reason == "preempted")
                     return event.text.strip()
             raise WriteFailed(f"no text within {self.timeout:g} s")
         finally:
