@@ -106,7 +106,8 @@ class Process:
 
 def service_process(module: str, db: Path, log: Path, *args: str, port: int | None = None) -> Process:
     """``python -m backend_qwen`` (or tinyllama) on the bundled model; its data folder (saved
-    KV caches) is the database's folder."""
+    KV caches) is the database's folder. Titles by the model are off unless ``args`` say
+    ``--titles on``: they would change the sidebars and titles that tests compare."""
     command = [
         sys.executable,
         "-m",
@@ -119,7 +120,9 @@ def service_process(module: str, db: Path, log: Path, *args: str, port: int | No
         str(model_path()),
         "--threads",
         "2",
-        *args,
+        "--titles",
+        "off",
+        *args,  # a later --titles wins
     ]
     return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(db.parent)})
 
