@@ -75,7 +75,7 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
             store=store,
             scheduler=scheduler,
             live=LiveAnswers(store),
-            titles=Titles(store, title_writer(config, engine, scheduler)),
+            titles=Titles(store, title_writer(config, engine, scheduler), on_done=metrics.title_done),
         ),
     )
     errors.register_error_handlers(app)

@@ -45,6 +45,16 @@ class Metrics:
             ("finish_reason",),
             registry=self.registry,
         )
+        self.titles = Counter(
+            "ruschat_titles",
+            "Chat titles asked of the model, by outcome: stored, kept (the chat had a title "
+            "meanwhile) or failed (none to be had: the chat keeps its opening words).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.background_active = Gauge(
+            "ruschat_background_active", "Background jobs holding a slot or waiting.", registry=self.registry
+        )
         self.generated = Counter("ruschat_tokens_generated", "Tokens generated.", registry=self.registry)
         self.prompt = Counter(
             "ruschat_prompt_tokens", "Prompt tokens of the answers (each of an n>1 request's).", registry=self.registry
@@ -78,10 +88,15 @@ class Metrics:
         if result.timings.tokens_per_second > 0:
             self.speed.observe(result.timings.tokens_per_second)
 
+    def title_done(self, outcome: str) -> None:
+        """Count one title job's end (engine.titles)."""
+        self.titles.labels(outcome).inc()
+
     def watch(self, status: Callable[[], Status], slots: int) -> None:
         """Read the queue gauges from ``status`` at each scrape."""
         self.queue_depth.set_function(lambda: status().queue_depth)
         self.busy_slots.set_function(lambda: status().busy_slots)
+        self.background_active.set_function(lambda: status().background)
         self.slots.set(slots)
 
     def install(self, app: Flask) -> None:

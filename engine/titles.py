@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 
 from engine.storage import Store
 from engine.writer import Messages, WriteFailed, Writer
@@ -53,10 +54,19 @@ def clean_title(text: str) -> str | None:
 class Titles:
     """Proposes titles in background threads: one at a time per chat, none after close()."""
 
-    def __init__(self, store: Store, writer: Writer | None, retry_seconds: float = RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        store: Store,
+        writer: Writer | None,
+        retry_seconds: float = RETRY_SECONDS,
+        on_done: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.writer = writer
         self.retry_seconds = retry_seconds
+        self.on_done = on_done
+        """Told how each title job ended: ``stored``, ``kept`` (the chat was titled or gone
+        meanwhile, or the service is closing) or ``failed`` (no title to be had): metrics."""
         self._lock = threading.Lock()
         self._pending: dict[str, threading.Thread] = {}
         self._closed = threading.Event()
@@ -88,21 +98,27 @@ class Titles:
             thread.join(timeout / max(len(threads), 1))
 
     def _write(self, session_id: str, question: str, answer: str) -> None:
+        outcome = "failed"
         try:
             title = self._ask(session_id, title_messages(question, answer))
-            if title is not None and not self._closed.is_set() and self.store.set_model_title(session_id, title):
-                log.info("chat %s titled by the model", session_id)
+            if title == "":
+                outcome = "kept"
+            elif title is not None and not self._closed.is_set():
+                outcome = "stored" if self.store.set_model_title(session_id, title) else "kept"
         except Exception:  # a thread of its own: nothing above it would log this
             log.exception("titling chat %s failed", session_id)
         finally:
             with self._lock:
                 self._pending.pop(session_id, None)
+            if self.on_done is not None:
+                self.on_done(outcome)
 
     def _ask(self, session_id: str, messages: Messages) -> str | None:
+        """The model's title; "" when none is wanted any more; None when none came."""
         assert self.writer is not None
         for attempt in range(1, ATTEMPTS + 1):
             if self._closed.is_set() or self.store.title_source(session_id) != "opening":
-                return None  # going away, deleted, or titled meanwhile
+                return ""  # going away, deleted, or titled meanwhile
             try:
                 return clean_title(self.writer(messages, MAX_TITLE_TOKENS, background=True))
             except WriteFailed as error:
