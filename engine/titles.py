@@ -25,26 +25,31 @@ MAX_READ_CHARS = 1500
 ATTEMPTS = 3
 """Tries when the title gave way to users' requests (preempted, or the queue was full)."""
 RETRY_SECONDS = 5.0
-INSTRUCTION = (
-    "Write a short title for the conversation below: at most six words, no quotes, no "
-    "punctuation at the end. Write only the title."
-)
+MAX_TITLE_WORDS = 8
+# Worded for the smallest model we run (SmolLM2-135M): it often answers "The title of this
+# conversation is "..."", which clean_title() takes apart; other wordings it mostly ignored.
+SYSTEM = "You write titles for conversations."
+QUESTION = "What is the title of this conversation (three to six words)? Reply with the title only."
+_QUOTED = re.compile(r"[\"“]([^\"“”\n]*\w[^\"“”\n]*)[\"”]")
 _MARKUP = re.compile(r"[\"`*_#>\[\]“”«»]")
 _EDGE = "'‘’ .:;,!"
 """Taken off the ends only: an apostrophe inside a word stays."""
-_LABEL = re.compile(r"^\s*title\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(?:the\s+)?title(?:\s+of\s+this\s+conversation)?\s*(?:is\b|:)\s*", re.IGNORECASE)
 
 
 def title_messages(question: str, answer: str) -> Messages:
-    conversation = f"User: {question[:MAX_READ_CHARS]}\n\nAssistant: {answer[:MAX_READ_CHARS]}"
-    return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": conversation}]
+    conversation = f"Conversation:\nUser: {question[:MAX_READ_CHARS]}\nAssistant: {answer[:MAX_READ_CHARS]}"
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{conversation}\n\n{QUESTION}"}]
 
 
 def clean_title(text: str) -> str | None:
-    """The model's proposal as a title: its first line without quotes, Markdown or a
-    ``Title:`` label, at most MAX_TITLE_CHARS long; None if nothing is left."""
-    line = next((line for line in text.splitlines() if _MARKUP.sub("", line).strip()), "")
-    words = " ".join(_LABEL.sub("", _MARKUP.sub("", line)).split()).strip(_EDGE)
+    """The model's proposal as a title: what it quoted, else its first line, without quotes,
+    Markdown or a ``Title:`` label, at most MAX_TITLE_WORDS words and MAX_TITLE_CHARS
+    characters; None if nothing is left."""
+    quoted = _QUOTED.search(text)
+    lines = [quoted.group(1)] if quoted else text.splitlines()
+    line = next((line for line in lines if _MARKUP.sub("", line).strip()), "")
+    words = " ".join(_LABEL.sub("", _MARKUP.sub("", line)).split()[:MAX_TITLE_WORDS]).strip(_EDGE)
     if len(words) > MAX_TITLE_CHARS:
         cut = words[: MAX_TITLE_CHARS - 1]
         words = (cut.rsplit(" ", 1)[0] if " " in cut else cut).strip(_EDGE) + "…"

@@ -27,6 +27,9 @@ from tests.fakes import FakeEngine
         ("\n\n# Norway's capital\n", "Norway's capital"),
         ("'Fjords'", "Fjords"),
         ("“Fjords”", "Fjords"),
+        ('The title of this conversation is "Baking Sourdough Bread at Home:"', "Baking Sourdough Bread at Home"),
+        ('The title of this conversation is "The Python Reversal of Lists: A', "The Python Reversal of Lists: A"),
+        ("one two three four five six seven eight nine ten", "one two three four five six seven eight"),
         ("", None),
         ('"" **', None),
     ],
@@ -36,8 +39,8 @@ def test_proposals_are_cleaned_into_one_line(proposal: str, title: str | None):
 
 
 def test_long_proposals_are_cut_on_a_word():
-    title = clean_title("word " * 40)
-    assert title is not None and len(title) <= MAX_TITLE_CHARS and title.endswith("word…")
+    title = clean_title("incomprehensibilities " * 8)
+    assert title is not None and len(title) <= MAX_TITLE_CHARS and title.endswith("incomprehensibilities…")
 
 
 def wait_for(predicate, seconds: float = 10.0) -> None:
