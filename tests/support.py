@@ -205,3 +205,14 @@ def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Conne
     db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
     db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
     return db
+
+
+def chat_before(path: Path, migration: Callable[..., None]) -> str:
+    """A database as the release before ``migration`` left it, holding one chat titled
+    "Old"; the chat's id."""
+    db = database_before(path, migration)
+    session_id = str(uuid.uuid4())
+    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (session_id,))
+    db.commit()
+    db.close()
+    return session_id

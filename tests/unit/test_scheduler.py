@@ -139,12 +139,21 @@ def test_background_jobs_wait_for_every_foreground_job_and_a_free_slot():
         assert scheduler.status().preempted == 0
 
 
-def test_background_jobs_neither_fill_the_queue_nor_show_in_it():
-    engine = FakeEngine(pieces=[str(i) for i in range(200)], delay=0.01, slots=1)
-    with running(engine, max_queue=1) as scheduler:
+@contextmanager
+def one_slot_taken(max_queue: int) -> Iterator[Scheduler]:
+    """A scheduler with one slot, held by a long foreground job."""
+    with running(FakeEngine(pieces=[str(i) for i in range(200)], delay=0.01, slots=1), max_queue) as scheduler:
         user = job()
         scheduler.submit(user)
         wait_started(user)
+        try:
+            yield scheduler
+        finally:
+            user.cancel()
+
+
+def test_background_jobs_neither_fill_the_queue_nor_show_in_it():
+    with one_slot_taken(max_queue=1) as scheduler:
         titles = [background_job() for _ in range(MAX_BACKGROUND)]
         for title in titles:
             scheduler.submit(title)
@@ -155,7 +164,6 @@ def test_background_jobs_neither_fill_the_queue_nor_show_in_it():
         scheduler.submit(job())  # the user's queue still has its one place
         with pytest.raises(QueueFull):
             scheduler.submit(job())
-        user.cancel()
 
 
 def test_foreground_latency_does_not_depend_on_background_work():
@@ -180,11 +188,7 @@ def test_foreground_latency_does_not_depend_on_background_work():
 
 
 def test_background_jobs_do_not_change_the_retry_after_estimate():
-    engine = FakeEngine(pieces=[str(i) for i in range(200)], delay=0.01, slots=1)
-    with running(engine, max_queue=0) as scheduler:
-        user = job()
-        scheduler.submit(user)
-        wait_started(user)
+    with one_slot_taken(max_queue=0) as scheduler:
         with pytest.raises(QueueFull) as alone:
             scheduler.submit(job())
         for _ in range(5):
@@ -192,4 +196,3 @@ def test_background_jobs_do_not_change_the_retry_after_estimate():
         with pytest.raises(QueueFull) as beside:
             scheduler.submit(job())
         assert beside.value.retry_after == alone.value.retry_after
-        user.cancel()

@@ -91,18 +91,13 @@ def test_a_deleted_chat_leaves_a_tombstone_listed_with_the_sessions(app: Flask, 
 
 
 def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Path):
-    import uuid
 
     from engine.migrations import m007_tombstones
     from engine.storage import Store
-    from tests.support import database_before
+    from tests.support import chat_before
 
     path = tmp_path / "m006.sqlite3"
-    db = database_before(path, m007_tombstones)
-    sid = str(uuid.uuid4())
-    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
-    db.commit()
-    db.close()
+    sid = chat_before(path, m007_tombstones)
 
     store = Store(f"sqlite:///{path}")
     assert store.list_tombstones() == []
@@ -112,18 +107,13 @@ def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Pa
 
 
 def test_m008_titles_the_chats_of_the_previous_release_by_their_opening_words(tmp_path):
-    import uuid
 
     from engine.migrations import m008_title_source
     from engine.storage import Store
-    from tests.support import database_before
+    from tests.support import chat_before
 
     path = tmp_path / "m007.sqlite3"
-    db = database_before(path, m008_title_source)
-    sid = str(uuid.uuid4())
-    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
-    db.commit()
-    db.close()
+    sid = chat_before(path, m008_title_source)
 
     store = Store(f"sqlite:///{path}")
     session = store.get_session(sid)
