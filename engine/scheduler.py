@@ -240,7 +240,7 @@ class Scheduler:
         """The queue whose first job gets a slot now, after freeing one if it must."""
         free = len(self._running) < self.engine.slots
         if self._waiting:
-            if not free:
+            if not free and not self._waiting[0].cancelled:  # a cancelled one only leaves
                 background = [job for job in self._running if job.background]
                 if not background:
                     return None
@@ -260,7 +260,7 @@ class Scheduler:
         now = time.monotonic()
         queue_ms = (now - job.submitted_at) * 1000
         try:
-            cached = self.engine.start(job, job.prompt, job.params)
+            cached = self.engine.start(job, job.prompt, job.params, keep=not job.background)
         except PromptTooLong as too_long:
             self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
             return

@@ -124,6 +124,7 @@ def test_a_foreground_job_takes_the_slot_of_a_background_one_at_once():
         assert user_result.finish_reason == "length" and len(user_tokens) == 50
         # The user's job started on the worker's next pass: no decode step of the title in between.
         assert engine.started == [title, user]
+        assert engine.kept == [False, True]  # the title's cache is dropped, not parked
         assert scheduler.status().preempted == 1
 
 
