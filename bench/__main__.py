@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import contention, measure, report, restart
+from bench import contention, history, measure, report, restart
 from engine.model_files import BUNDLED
 from engine.settings import REPO_ROOT
 from tests.support import Process, service_process
@@ -94,6 +94,13 @@ def run_restart(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
+def run_history(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The page with 10,000 chats in each service: page ready and opening a chat."""
+    if args.quick:
+        return history.history(folder, chats=500, runs=2)
+    return history.history(folder)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / BUNDLED.filename)
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
         "--only",
-        choices=["contention", "restart"],
+        choices=["contention", "restart", "history"],
         help="run one section, print its results and write them to <out>/<section>.json (nothing else)",
     )
     args = parser.parse_args(argv)
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model.is_file():
         sys.exit(f"error: {args.model} not found: run python3 scripts/setup.py first")
     if args.only:
-        section = {"contention": run_contention, "restart": run_restart}[args.only]
+        section = {"contention": run_contention, "restart": run_restart, "history": run_history}[args.only]
         with tempfile.TemporaryDirectory(prefix="ruschat-bench-") as tmp:
             result = {
                 "machine": machine(),
@@ -125,6 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
         if args.only == "restart":
             print("\n" + "\n".join(restart.rows(result["restart"])))
+        if args.only == "history":
+            print("\n" + "\n".join(history.rows(result["history"])))
+            if not args.quick:
+                history.update_markdown(
+                    REPO_ROOT / "docs" / "BENCHMARKS.md", result["history"], result["machine"]["date"]
+                )
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.only}.json").write_text(json.dumps(result, indent=2))
         return 0
@@ -141,33 +154,35 @@ def main(argv: list[str] | None = None) -> int:
         max_queue = 4
         service = start(folder, "main", args.model, args.threads, args.ctx, "--max-queue", str(max_queue))
         try:
-            print("1/8 streaming overhead", flush=True)
+            print("1/9 streaming overhead", flush=True)
             results["overhead"] = measure.streaming_overhead(
                 service.url, args.model, args.threads, args.ctx, args.runs, args.tokens
             )
-            print("2/8 time to first token across turns (a KV slot per chat)", flush=True)
+            print("2/9 time to first token across turns (a KV slot per chat)", flush=True)
             results["ttft_cache"] = measure.ttft_across_turns(service.url)
-            print("3/8 concurrency", flush=True)
+            print("3/9 concurrency", flush=True)
             results["concurrency"] = measure.concurrency(service.url)
-            print("4/8 responsiveness", flush=True)
+            print("4/9 responsiveness", flush=True)
             results["responsiveness"] = measure.responsiveness(service.url, samples=50 if args.quick else 200)
-            print("5/8 stop latency", flush=True)
+            print("5/9 stop latency", flush=True)
             results["stop"] = measure.stop_latency(service.url, runs=2 if args.quick else 5)
-            print("6/8 memory", flush=True)
+            print("6/9 memory", flush=True)
             results["memory"] = measure.memory(service.worker_pid(), args.model)
         finally:
             service.stop()
-        print("2b/8 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
+        print("2b/9 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
         plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--parallel", "1", "--park-mb", "0")
         try:
             results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
             results["memory_nocache"] = measure.memory(plain.worker_pid(), args.model)
         finally:
             plain.stop()
-        print("7/8 contention: two services, and a foreign CPU-bound process", flush=True)
+        print("7/9 contention: two services, and a foreign CPU-bound process", flush=True)
         results["contention"] = run_contention(folder, args)
-        print("8/8 a long chat's next turn after a restart (KV caches on disk)", flush=True)
+        print("8/9 a long chat's next turn after a restart (KV caches on disk)", flush=True)
         results["restart"] = run_restart(folder, args)
+        print("9/9 the page with 10,000 chats in each service", flush=True)
+        results["history"] = run_history(folder, args)
     results["seconds"] = round(time.monotonic() - started, 1)
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -177,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + table)
     if not args.quick:
         report.update_markdown(REPO_ROOT / "docs" / "BENCHMARKS.md", table)
+        history.update_markdown(REPO_ROOT / "docs" / "BENCHMARKS.md", results["history"], results["machine"]["date"])
     print(f"\nwrote {args.out / 'results.json'} and {args.out / 'curves.png'} in {results['seconds']} s")
     return 0
 

@@ -14,6 +14,7 @@ from engine.errors import ApiError
 from engine.inference import CannotContinue, Prompt, PromptTooLong
 from engine.jobs import Finished, Job
 from engine.live import LiveAnswer
+from engine.paging import decode_cursor, encode_cursor, page_limit
 from engine.scheduler import QueueFull
 from engine.search import SearchQueryError, search
 from engine.storage import ConflictError
@@ -103,9 +104,22 @@ def info() -> Response:
 
 @bp.get("/api/sessions")
 def list_sessions() -> Response:
+    """A page of chats, newest first; ``next_cursor`` asks for the next (null at the end).
+    The first page (no cursor) also lists the chats deleted here (``tombstones``)."""
     store = current().store
-    sessions = [s.to_dict(with_messages=False) for s in store.list_sessions()]
-    return jsonify({"sessions": sessions, "tombstones": [t.to_dict() for t in store.list_tombstones()]})
+    limit = page_limit(request.args.get("limit"))
+    raw_cursor = request.args.get("cursor")
+    before = decode_cursor(raw_cursor) if raw_cursor is not None else None
+    page = store.list_sessions(limit + 1, before)
+    more = len(page) > limit
+    page = page[:limit]
+    body: dict[str, Any] = {
+        "sessions": [s.to_dict(with_messages=False) for s in page],
+        "next_cursor": encode_cursor((page[-1].updated_at, page[-1].id)) if more else None,
+    }
+    if before is None:
+        body["tombstones"] = [t.to_dict() for t in store.list_tombstones()]
+    return jsonify(body)
 
 
 @bp.post("/api/tombstones/forget")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from engine import api, errors, openai_api, openapi, security, status, transfer_api
 from engine.context import Service, attach
@@ -12,6 +13,7 @@ from engine.cpu import Budget, CpuBudget, FixedBudget
 from engine.inference import Engine, LlamaEngine
 from engine.live import LiveAnswers
 from engine.metrics import Metrics
+from engine.remote import RemoteEngine
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
@@ -22,6 +24,15 @@ log = logging.getLogger(__name__)
 
 
 def load_engine(config: ServiceConfig) -> Engine:
+    """The upstream named by ``--engine-url``, else the GGUF loaded in this process."""
+    if config.engine_url is not None:
+        return RemoteEngine(
+            config.engine_url,
+            model=config.engine_model,
+            api_key=config.engine_key,
+            context_size=config.context_size,
+            slots=config.slots,
+        )
     return LlamaEngine(
         str(config.model_path),
         config.model_name,
@@ -36,8 +47,9 @@ def load_engine(config: ServiceConfig) -> Engine:
 
 
 def cpu_budget(config: ServiceConfig) -> Budget:
-    """The machine-wide budget shared with the other services, or a fixed one (``--cpu-dir off``)."""
-    if config.cpu_dir is None:
+    """The machine-wide budget shared with the other services, or a fixed one (``--cpu-dir
+    off``, or an upstream engine: it uses another machine's cores)."""
+    if config.cpu_dir is None or config.engine_url is not None:
         return FixedBudget(config.threads)
     try:
         return CpuBudget(config.cpu_dir, config.threads)
@@ -59,10 +71,12 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)  # no static files: every route is in /openapi.json
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
-    interrupted = store.mark_interrupted(config.service)
-    if interrupted:
-        log.warning("%d answer(s) were cut off when this service last stopped: marked interrupted", interrupted)
     engine = engine or load_engine(config)
+    # After the model loaded: answers of a process that died just before are likelier stale by
+    # now (the rest are taken by the LiveAnswers sweep, as soon as their heartbeat is).
+    interrupted = store.mark_interrupted()
+    if interrupted:
+        log.warning("%d answer(s) lost the process writing them: marked interrupted", interrupted)
     metrics = Metrics()
     scheduler = Scheduler(engine, config.max_queue, cpu_budget(config), on_finished=metrics.finished)
     metrics.watch(scheduler.status, engine.slots)
@@ -90,8 +104,8 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
         "%s service ready: %s (%s), history in %s",
         config.label,
         engine.model_name,
-        config.model_path.name,
-        config.database_url,
+        config.engine_url or config.model_path.name,
+        make_url(config.database_url).render_as_string(hide_password=True),
     )
     return app
 

@@ -57,6 +57,8 @@ class Service:
             threads=status.threads.threads,
             max_threads=self.scheduler.budget.max_threads,
             threads_reason=status.threads.reason,
+            engine="local" if self.config.engine_url is None else "remote",
+            degraded=self.engine.degraded(),
         )
 
 

@@ -47,10 +47,16 @@ class Prompt:
     """A formatted, tokenized conversation, ready for the model."""
 
     tokens: tuple[int, ...]
+    messages: tuple[tuple[str, str], ...] = ()
+    """(role, content) pairs: what an engine that tokenizes elsewhere sends (engine.remote)."""
+    count: int | None = None
+    """Its length when ``tokens`` is not kept here."""
+    continue_last: bool = False
+    """The last message is an answer to resume, not one to answer."""
 
     @property
     def n_tokens(self) -> int:
-        return len(self.tokens)
+        return self.count if self.count is not None else len(self.tokens)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Step:
     finish_reason: str | None = None
     logprob: TokenLogprob | None = None
     """The sampled token's log-probability, when the answer's params ask for them."""
+    error: str | None = None
+    """Why the chat ended, when ``finish_reason`` is ``error``."""
 
 
 class PromptTooLong(Exception):
@@ -115,6 +123,12 @@ class Engine(Protocol):
 
     def set_threads(self, threads: int) -> None:
         """CPU threads for the following steps."""
+
+    def unavailable_for(self) -> float:
+        """Seconds to turn new chats away (an upstream engine said it is busy); 0: take them."""
+
+    def degraded(self) -> str | None:
+        """Why the engine cannot generate now (an upstream unreachable), or None."""
 
     def close(self) -> None:
         """Finish background work (saving KV caches); called once the worker has stopped."""
@@ -294,6 +308,12 @@ class LlamaEngine:
         if share(best.tokens, prompt.tokens) >= SIMILAR:
             return best
         return min(free, key=lambda s: (bool(s.tokens), s.last_used))
+
+    def unavailable_for(self) -> float:
+        return 0.0  # a local model is never busy elsewhere: its queue says when it is full
+
+    def degraded(self) -> str | None:
+        return None
 
     def set_threads(self, threads: int) -> None:
         self._llama_cpp.llama_set_n_threads(self._ctx.ctx, threads, threads)

@@ -3,13 +3,16 @@
 A chat answer belongs to the service, not to the HTTP request that asked for it: it runs
 to its end when the page goes away, any client can follow it again (reattach) or stop it,
 and its text reaches the database at least every :data:`SAVE_EVERY` seconds, so a crash
-loses at most that much of it.
+loses at most that much of it. Each save is also the answer's heartbeat: several processes
+may write one database, and each in turn marks ``interrupted`` only the answers whose
+heartbeat stopped (:meth:`Store.mark_interrupted`), never those of a live neighbour.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 
 from engine.jobs import Job
@@ -19,6 +22,9 @@ log = logging.getLogger(__name__)
 
 SAVE_EVERY = 0.5
 """Seconds between two saves of a growing answer (the promise is: at most ~1 s lost)."""
+SWEEP_EVERY = 2.0
+"""Seconds between two looks for answers whose writer died (another process's, or ours
+before a restart)."""
 
 
 @dataclass(eq=False)
@@ -40,9 +46,9 @@ class LiveAnswer:
 class LiveAnswers:
     """The service's running chat answers, and the thread that saves their text."""
 
-    def __init__(self, store: Store, save_every: float = SAVE_EVERY) -> None:
+    def __init__(self, store: Store, save_every: float = SAVE_EVERY, sweep_every: float = SWEEP_EVERY) -> None:
         self._store = store
-        self._save_every = save_every
+        self._save_every, self._sweep_every = save_every, sweep_every
         self._answers: dict[str, LiveAnswer] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -77,18 +83,41 @@ class LiveAnswers:
         self.save_all()
 
     def save_all(self) -> None:
+        """Save the answers that grew; renew the heartbeat of the others."""
         with self._lock:
             answers = list(self._answers.values())
+        unchanged = []
         for answer in answers:
             text = answer.text()
             if len(text) == answer.saved:
+                unchanged.append(answer.message_id)
                 continue
             try:
                 self._store.save_progress(answer.message_id, text)
                 answer.saved = len(text)
             except Exception:  # a locked or full disk: try again next time, keep generating
                 log.exception("saving a growing answer failed")
+        try:
+            self._store.touch_answers(unchanged)
+        except Exception:
+            log.exception("renewing the answers' heartbeat failed")
+
+    def sweep(self) -> int:
+        """Mark ``interrupted`` the answers whose writer died (never one of ours)."""
+        with self._lock:
+            ours = list(self._answers)
+        swept = self._store.mark_interrupted(keep=ours)
+        if swept:
+            log.warning("%d answer(s) lost the process writing them: marked interrupted", swept)
+        return swept
 
     def _run(self) -> None:
+        next_sweep = time.monotonic() + self._sweep_every
         while not self._closed.wait(self._save_every):
             self.save_all()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self._sweep_every
+                try:
+                    self.sweep()
+                except Exception:  # the database is away: look again next time
+                    log.exception("looking for interrupted answers failed")

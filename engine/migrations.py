@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
+from engine.sql import lock_for_migrations
+
 
 def m001_initial(conn: Connection) -> None:
     meta = MetaData()
@@ -174,6 +176,38 @@ def m008_title_source(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE sessions ADD COLUMN title_source VARCHAR(8) NOT NULL DEFAULT 'opening'"))
 
 
+def m009_sessions_page_index(conn: Connection) -> None:
+    """The chat list is read in pages ordered by (updated_at, id): one index serves both
+    the order and the cursor's range, and replaces the one on updated_at alone."""
+    conn.execute(text("DROP INDEX IF EXISTS ix_sessions_updated"))
+    conn.execute(text("CREATE INDEX ix_sessions_updated_id ON sessions (updated_at, id)"))
+
+
+SEARCHED_CHARS = 100_000
+"""PostgreSQL indexes the first this many characters of a message for search (a tsvector
+holds at most 1 MB: a longer text could not be stored at all)."""
+
+
+def m010_shared_database(conn: Connection) -> None:
+    """Several processes may write one database (PostgreSQL): an answer being written
+    carries a heartbeat, ``saved_at`` (the database's clock at its last save), so that a
+    process takes over only the answers whose writer is gone, not those of a process
+    beside it. On PostgreSQL, its own full-text index over the messages' text."""
+    conn.execute(text("ALTER TABLE messages ADD COLUMN saved_at FLOAT"))
+    messages = Table("messages", MetaData(), autoload_with=conn)
+    generating = messages.c.finish_reason == "generating"
+    Index("ix_messages_generating", messages.c.saved_at, sqlite_where=generating, postgresql_where=generating).create(
+        conn
+    )
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "CREATE INDEX ix_messages_search ON messages"
+                f" USING gin (to_tsvector('simple'::regconfig, left(content, {SEARCHED_CHARS})))"
+            )
+        )
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     m001_initial,
     m002_sessions_updated_index,
@@ -183,6 +217,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m006_message_search,
     m007_tombstones,
     m008_title_source,
+    m009_sessions_page_index,
+    m010_shared_database,
 ]
 
 _migrations_table = Table(
@@ -194,6 +230,7 @@ def migrate(engine: Engine) -> list[str]:
     """Apply the migrations not yet recorded; return the names applied now."""
     applied_now = []
     with engine.begin() as conn:
+        lock_for_migrations(conn)
         _migrations_table.create(conn, checkfirst=True)
         done = set(conn.scalars(select(_migrations_table.c.name)))
         for migration in MIGRATIONS:

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify
 from engine.context import VERSION, current
 from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
+from engine.paging import SESSIONS_PARAMETERS
 from engine.settings import ServiceConfig
 from shared.schemas import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
@@ -194,7 +195,7 @@ def _paths(keyed: bool) -> dict[str, Schema]:
         "/api/sessions": {
             "get": _op(
                 "list_sessions",
-                "Every chat, newest first",
+                "A page of chats, newest first (updated_at, then id)",
                 _links(
                     _json("The chats.", ref("SessionList")),
                     **dict.fromkeys(
@@ -202,6 +203,8 @@ def _paths(keyed: bool) -> dict[str, Schema]:
                         {"session_id": "$response.body#/sessions/0/id"},
                     ),
                 ),
+                (400,),
+                parameters=SESSIONS_PARAMETERS,
             )
         },
         "/api/tombstones/forget": {

@@ -257,9 +257,13 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
             "type": "object",
             "properties": {
                 "sessions": {"type": "array", "items": ref("SessionListItem")},
+                "next_cursor": {
+                    "type": ["string", "null"],
+                    "description": "Pass as `cursor` for the next page; null on the last page.",
+                },
                 "tombstones": {
                     "type": "array",
-                    "description": "The chats deleted on this service, newest deletion first.",
+                    "description": "The chats deleted on this service, newest deletion first (first page only).",
                     "items": {
                         "type": "object",
                         "properties": {"session_id": uuid, "deleted_at": {"type": "number"}},
@@ -267,7 +271,7 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
                     },
                 },
             },
-            "required": ["sessions", "tombstones"],
+            "required": ["sessions", "next_cursor"],
         },
         "SearchResults": {
             "type": "object",

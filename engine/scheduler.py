@@ -117,6 +117,8 @@ class Scheduler:
         """Queue ``job``, or raise QueueFull. ``on_accept`` runs once the job has a place
         and before it can start; if it raises, the job is not queued."""
         with self._cond:
+            if (wait := self.engine.unavailable_for()) > 0:  # an upstream engine said it is busy
+                raise QueueFull(retry_after=retry_after(wait))
             queue = self._background if job.background else self._waiting
             if job.background:
                 full = len(self._background) >= MAX_BACKGROUND
@@ -307,7 +309,7 @@ class Scheduler:
                 self.engine.stop(job)
                 self._end(job, "stop")
             elif step.finish_reason:
-                self._end(job, step.finish_reason)
+                self._end(job, step.finish_reason, step.error)
         if produced and now > started:
             rate = produced / (now - started)
             self._tokens_per_second = 0.8 * self._tokens_per_second + 0.2 * rate if self._tokens_per_second else rate

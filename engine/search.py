@@ -1,8 +1,9 @@
 """Full-text search over one service's messages, and its chats' titles.
 
-SQLite's FTS5 index (migration m006) where the database has it; a plain LIKE scan
-elsewhere (another database, or a SQLite built without FTS5). The user's words are
-always quoted as FTS5 phrases, the last one as a prefix, so no input is FTS5 syntax.
+SQLite's FTS5 index (migration m006) where the database has it; PostgreSQL's own full-text
+search (its GIN index, migration m010) there; a plain LIKE scan elsewhere (a SQLite built
+without FTS5). The user's words are always quoted (FTS5 phrases; PostgreSQL lexemes), the
+last one as a prefix, so no input is query syntax.
 
 Titles the model or the user wrote are searched too (LIKE: a few thousand short strings),
 and their hits come first (rank TITLE_RANK): the hit names the chat's first message here,
@@ -18,6 +19,7 @@ import unicodedata
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
+from engine.migrations import SEARCHED_CHARS
 from shared.search import MAX_QUERY_CHARS, SearchHit, marked
 
 _START, _END = "\ue000", "\ue001"
@@ -53,7 +55,37 @@ def fts_query(words: list[str], prefix_last: bool = True) -> str:
 
 
 def has_index(engine: Engine) -> bool:
+    if engine.dialect.name == "postgresql":
+        return True  # full-text search is built in; m010 adds its index
     return engine.dialect.name == "sqlite" and inspect(engine).has_table("message_search")
+
+
+def ts_query(words: list[str], prefix_last: bool = True) -> str:
+    """A PostgreSQL ``to_tsquery`` expression: every run of letters and digits of the
+    words as a quoted lexeme (all must match), the last one a prefix (``:*``). The runs
+    hold no quote, backslash or operator, so no input is tsquery syntax."""
+    runs = [run for word in words for run in re.findall(r"[^\W_]+", word)]
+    lexemes = [f"'{run}'" for run in runs]
+    if prefix_last:
+        lexemes[-1] += ":*"
+    return " & ".join(lexemes)
+
+
+_PG_TEXT = f"left(m.content, {SEARCHED_CHARS})"
+"""What m010's index covers; the query names the very same expression so the index serves it."""
+_PG_SEARCH = text(
+    "SELECT m.session_id, m.id, m.role, m.created_at, s.title,"
+    f" ts_headline('simple'::regconfig, {_PG_TEXT}, q.query, :options) AS snippet,"
+    f" ts_rank(to_tsvector('simple'::regconfig, {_PG_TEXT}), q.query) AS score"
+    " FROM messages m JOIN sessions s ON s.id = m.session_id,"
+    " (SELECT to_tsquery('simple'::regconfig, :match) AS query) q"
+    f" WHERE to_tsvector('simple'::regconfig, {_PG_TEXT}) @@ q.query"
+    " ORDER BY score DESC, m.created_at DESC LIMIT :limit"
+)
+_PG_HEADLINE = (
+    f"StartSel={_START}, StopSel={_END}, MaxWords={_SNIPPET_TOKENS}, MinWords={_SNIPPET_TOKENS // 2},"
+    " ShortWord=0, MaxFragments=1, FragmentDelimiter=…"
+)
 
 
 def search(engine: Engine, query: str, limit: int, *, fts: bool | None = None) -> list[SearchHit]:
@@ -63,7 +95,12 @@ def search(engine: Engine, query: str, limit: int, *, fts: bool | None = None) -
     titles = _title_search(engine, words, limit)
     if fts is None:
         fts = has_index(engine)
-    messages = _fts_search(engine, query, words, limit) if fts else _like_search(engine, words, limit)
+    if not fts:
+        messages = _like_search(engine, words, limit)
+    elif engine.dialect.name == "postgresql":
+        messages = _pg_search(engine, words, limit, prefix_last=not query[-1:].isspace())
+    else:
+        messages = _fts_search(engine, query, words, limit)
     named = {hit.message_id for hit in titles}
     return (titles + [hit for hit in messages if hit.message_id not in named])[:limit]
 
@@ -90,6 +127,18 @@ def _fts_search(engine: Engine, query: str, words: list[str], limit: int) -> lis
     for session_id, message_id, role, created_at, title, snippet, score in rows:
         plain, marks = marked(snippet, _START, _END)
         hits.append(SearchHit(session_id, message_id, role, plain, marks, title, created_at, round(-score, 6)))
+    return hits
+
+
+def _pg_search(engine: Engine, words: list[str], limit: int, prefix_last: bool) -> list[SearchHit]:
+    """PostgreSQL's own full-text search ('simple' configuration: no language's stemming)."""
+    params = {"match": ts_query(words, prefix_last), "options": _PG_HEADLINE, "limit": limit}
+    with engine.connect() as conn:
+        rows = conn.execute(_PG_SEARCH, params).all()
+    hits = []
+    for session_id, message_id, role, created_at, title, snippet, score in rows:
+        plain, marks = marked(snippet, _START, _END)
+        hits.append(SearchHit(session_id, message_id, role, plain, marks, title, created_at, round(score, 6)))
     return hits
 
 

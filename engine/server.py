@@ -101,7 +101,7 @@ def main(profile: ServiceProfile, argv: Sequence[str] | None = None) -> int:
     if refusal is not None:
         print(f"error: {refusal}", file=sys.stderr)
         return 2
-    if not config.model_path.is_file():
+    if config.engine_url is None and not config.model_path.is_file():
         print(f"error: model file not found: {config.model_path}", file=sys.stderr)
         return 2
     from engine.app import create_app, shutdown

@@ -103,6 +103,13 @@ class ServiceConfig:
     titles: bool = True
     """After a chat's first answer, the fast model (``summarizer``'s URL, else this
     service's own) proposes a title in the background (engine.titles)."""
+    engine_url: str | None = None
+    """Base URL (``.../v1``) of an OpenAI-compatible server that generates instead of a
+    GGUF loaded here (engine.remote); None: the model runs in this process."""
+    engine_model: str | None = None
+    """The model to ask the upstream for; None: the first it lists."""
+    engine_key: str | None = field(default=None, repr=False)
+    """Sent to the upstream as ``Authorization: Bearer``."""
     api_key: str | None = field(default=None, repr=False)  # never in a log line
     """When set, every endpoint but ``/healthz`` and ``/openapi.json`` needs
     ``Authorization: Bearer <key>`` (engine.security); None: no key asked."""
@@ -165,7 +172,7 @@ def config_from_args(
     parser.add_argument(
         "--db",
         default=_env(environ, prefix, "DB"),
-        help="SQLite file or SQLAlchemy URL (default: data/<service>.sqlite3)",
+        help="SQLite file or database URL, e.g. postgresql://user@host/ruschat (default: data/<service>.sqlite3)",
     )
     parser.add_argument("--model", default=_env(environ, prefix, "MODEL"), help="GGUF file")
     parser.add_argument(
@@ -250,6 +257,16 @@ def config_from_args(
         help="require 'Authorization: Bearer KEY' on every endpoint but /healthz and /openapi.json "
         "(also RUSCHAT_API_KEY, shared by both services); needed to bind beyond loopback",
     )
+    parser.add_argument(
+        "--engine-url",
+        default=_env(environ, prefix, "ENGINE_URL"),
+        help="generate on an OpenAI-compatible server (llama-server, vLLM, Ollama...) at this "
+        "base URL, e.g. http://gpu-box:8000/v1, instead of loading a GGUF here",
+    )
+    parser.add_argument(
+        "--engine-model", default=_env(environ, prefix, "ENGINE_MODEL"), help="model name to ask the upstream for"
+    )
+    parser.add_argument("--engine-key", default=_env(environ, prefix, "ENGINE_KEY"), help="the upstream's API key")
     args = parser.parse_args(argv)
 
     if args.port < 0 or args.port > 65535:
@@ -272,9 +289,15 @@ def config_from_args(
     if summarizer not in ("self", "off") and not summarizer.startswith(("http://", "https://")):
         parser.error("--summarizer must be 'self', 'off' or an http:// URL")
 
-    model_path = (
-        Path(args.model).expanduser().resolve() if args.model else resolve_model(models_dir, profile.preferred_model)
-    )
+    engine_url = (args.engine_url or "").strip().rstrip("/") or None
+    if engine_url is not None and not engine_url.startswith(("http://", "https://")):
+        parser.error("--engine-url must be an http:// or https:// URL")
+    if engine_url is not None:
+        model_path = Path(engine_url)  # nothing loaded here: the upstream names its model
+    elif args.model:
+        model_path = Path(args.model).expanduser().resolve()
+    else:
+        model_path = resolve_model(models_dir, profile.preferred_model)
     db = args.db or str(data_dir / f"{profile.name}.sqlite3")
     origins = (
         tuple(o.strip().rstrip("/") for o in args.origins.split(",") if o.strip()) if args.origins else DEFAULT_ORIGINS
@@ -308,5 +331,8 @@ def config_from_args(
         summarizer=summarizer,
         api_key=args.api_key or None,
         titles=args.titles == "on",
+        engine_url=engine_url,
+        engine_model=args.engine_model or None,
+        engine_key=args.engine_key or None,
         **kwargs,
     )

@@ -38,14 +38,16 @@ def install(app: Flask) -> None:
             ws.close(reason=1013, message="too many status connections")
             return
         try:
-            version, last_sent = -1, 0.0
+            version, last_sent, degraded = -1, 0.0, None
             while ws.connected and not service.scheduler.stopping:
                 status = service.scheduler.wait_for_change(version, timeout=BUSY_REFRESH_SECONDS)
                 now = time.monotonic()
                 due = IDLE_HEARTBEAT_SECONDS if status.state == "idle" else BUSY_REFRESH_SECONDS
-                if status.version != version or now - last_sent >= due:
-                    ws.send(json.dumps(service.info().to_dict()))
-                    version, last_sent = status.version, now
+                # An upstream engine going away (or coming back) is a change too.
+                if status.version != version or now - last_sent >= due or service.engine.degraded() != degraded:
+                    info = service.info()
+                    ws.send(json.dumps(info.to_dict()))
+                    version, last_sent, degraded = status.version, now, info.degraded
         except ConnectionClosed:
             pass
         finally:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Collection, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import (
@@ -17,18 +17,42 @@ from sqlalchemy import (
     delete,
     event,
     func,
+    or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.orm import sessionmaker
 
+from engine import sql
 from engine.migrations import migrate
-from engine.tables import MessageRow, SessionRow, SummaryRow, TombstoneRow
+from engine.tables import (
+    ImportCounts,
+    MessageRow,
+    SessionRow,
+    SummaryRow,
+    TombstoneRow,
+    columns,
+    opening_title,
+    session_row,
+    to_message,
+    to_session,
+    to_summary,
+)
 from shared.history import Tombstone
 from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 
 _QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
 """Sorts a question before its answer when a coarse clock gave both one timestamp."""
+
+STALE_AFTER = 5.0
+"""Seconds without a save after which an answer still marked generating has lost its
+writer (a process saves its running answers every half second)."""
+
+
+def _later(now: float) -> Any:
+    """``updated_at`` moved to ``now`` unless a concurrent writer already moved it further."""
+    return case((SessionRow.updated_at < now, now), else_=SessionRow.updated_at)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,24 +69,28 @@ class ConflictError(Exception):
     """A message id is taken: by another session, or by another message of this one."""
 
 
-def _title_from(content: str, limit: int = 60) -> str:
-    line = " ".join(content.split())
-    return (line[: limit - 1] + "…") if len(line) > limit else (line or "New chat")
-
-
 class Store:
     """Sessions and messages of one service."""
 
     def __init__(self, url: str) -> None:
+        url = sql.engine_url(url)
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             from pathlib import Path
 
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, connect_args={"timeout": 15} if url.startswith("sqlite") else {})
-        if self.engine.dialect.name == "sqlite":
+        if url.startswith("sqlite"):
+            self.engine = create_engine(url, connect_args={"timeout": 15})
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:  # a server: a connection may have gone away between two requests
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self.dialect = self.engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"the history database must be SQLite or PostgreSQL, not {self.dialect}")
         migrate(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def _insert(self, table: Any) -> Any:
+        return sql.insert(self.dialect, table)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -84,44 +112,50 @@ class Store:
         chat was asked with) as the chat's own.
         """
         now = time.time()
+        # INSERT .. ON CONFLICT DO NOTHING, not look-then-insert: another process may be
+        # storing the same chat or the same message at this very moment.
+        session = SessionRow(id=session_id, title=opening_title(first_question or message.content))
+        session.title_source = "opening"
+        session.created_at = session.updated_at = now
+        if settings is not None:
+            session.settings, session.settings_updated_at = json.dumps(settings.to_dict()), now
+        row = MessageRow(
+            id=message.id,
+            session_id=session_id,
+            role=message.role,
+            content=message.content,
+            created_at=now,
+            parent_id=parent_id,
+        )
         with self._session.begin() as db:
-            session = db.get(SessionRow, session_id)
-            if session is None:
-                title = _title_from(first_question or message.content)
-                session = SessionRow(id=session_id, title=title, created_at=now, updated_at=now)
-                if settings is not None:
-                    session.settings, session.settings_updated_at = json.dumps(settings.to_dict()), now
-                db.add(session)
-            existing = db.get(MessageRow, message.id)
-            if existing is not None:
+            db.execute(self._insert(SessionRow).values(columns(session)).on_conflict_do_nothing())
+            new = self._insert(MessageRow).values(columns(row)).on_conflict_do_nothing().returning(MessageRow.id)
+            if db.execute(new).first() is None:
+                existing = db.get(MessageRow, message.id)
+                if existing is None:  # deleted with its chat by another process just now
+                    raise ConflictError(f"message {message.id} was deleted while being stored")
                 if existing.session_id != session_id:
                     raise ConflictError(f"message {message.id} belongs to another session")
                 if existing.role != message.role or existing.content != message.content:
                     raise ConflictError(f"message {message.id} is stored with other content")
-                return _message(existing)
-            row = MessageRow(
-                id=message.id,
-                session_id=session_id,
-                role=message.role,
-                content=message.content,
-                created_at=now,
-                parent_id=parent_id,
-            )
-            db.add(row)
-            session.updated_at = now
-        return _message(row)
+                return to_message(existing)
+            db.execute(update(SessionRow).where(SessionRow.id == session_id).values(updated_at=_later(now)))
+        return to_message(row)
 
     def add_answer(self, message: Message) -> None:
         """Store an answer: one that has ended, or (finish reason ``generating``) one that
         starts now and grows through :meth:`save_progress` until :meth:`finish_answer`."""
+        saved_at = sql.clock(self.dialect) if message.finish_reason == GENERATING else None
         with self._session.begin() as db:
-            db.add(MessageRow(**asdict(message)))
-            db.execute(update(SessionRow).where(SessionRow.id == message.session_id).values(updated_at=time.time()))
+            db.execute(self._insert(MessageRow).values(**asdict(message), saved_at=saved_at))
+            db.execute(
+                update(SessionRow).where(SessionRow.id == message.session_id).values(updated_at=_later(time.time()))
+            )
 
     def get_message(self, session_id: str, message_id: str) -> Message | None:
         with self._session() as db:
             row = db.get(MessageRow, message_id)
-            return _message(row) if row is not None and row.session_id == session_id else None
+            return to_message(row) if row is not None and row.session_id == session_id else None
 
     def resume_answer(self, message_id: str) -> str | None:
         """Mark a stored answer as generating again (it is being continued); its text, or
@@ -130,7 +164,7 @@ class Store:
             row = db.get(MessageRow, message_id)
             if row is None:
                 return None
-            row.finish_reason, row.error = GENERATING, None
+            row.finish_reason, row.error, row.saved_at = GENERATING, None, sql.clock(self.dialect)
             return row.content
 
     def save_progress(self, message_id: str, content: str) -> None:
@@ -139,7 +173,19 @@ class Store:
             db.execute(
                 update(MessageRow)
                 .where(MessageRow.id == message_id, MessageRow.finish_reason == GENERATING)
-                .values(content=content)
+                .values(content=content, saved_at=sql.clock(self.dialect))
+            )
+
+    def touch_answers(self, message_ids: Collection[str]) -> None:
+        """Renew the heartbeat of answers still generating whose text has not grown (a long
+        prompt is being read, or the answer waits in the queue)."""
+        if not message_ids:
+            return
+        with self._session.begin() as db:
+            db.execute(
+                update(MessageRow)
+                .where(MessageRow.id.in_(list(message_ids)), MessageRow.finish_reason == GENERATING)
+                .values(saved_at=sql.clock(self.dialect))
             )
 
     def finish_answer(self, message_id: str, content: str, finish_reason: str, error: str | None) -> None:
@@ -149,17 +195,19 @@ class Store:
             if row is None:
                 return
             row.content, row.finish_reason, row.error = content, finish_reason, error
-            db.execute(update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=time.time()))
+            db.execute(update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=_later(time.time())))
 
-    def mark_interrupted(self, service: str) -> int:
-        """At start: this service's answers still marked generating died with an earlier
-        process; mark them ``interrupted`` (their text is what was last saved)."""
+    def mark_interrupted(self, stale_after: float = STALE_AFTER, keep: Collection[str] = ()) -> int:
+        """Answers still marked generating but not saved for ``stale_after`` seconds lost
+        their writer (a process that died): mark them ``interrupted``, their text being what
+        was last saved. Answers that another process beside this one is writing keep their
+        heartbeat fresh and are left alone; ``keep``: this process's own."""
+        stale = or_(MessageRow.saved_at.is_(None), MessageRow.saved_at < sql.clock(self.dialect) - stale_after)
+        query = update(MessageRow).where(MessageRow.finish_reason == GENERATING, stale)
+        if keep:
+            query = query.where(MessageRow.id.not_in(list(keep)))
         with self._session.begin() as db:
-            result = db.execute(
-                update(MessageRow)
-                .where(MessageRow.finish_reason == GENERATING, MessageRow.service == service)
-                .values(finish_reason=INTERRUPTED)
-            )
+            result = db.execute(query.values(finish_reason=INTERRUPTED))
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def add_summary(self, summary: Summary) -> None:
@@ -175,24 +223,29 @@ class Store:
                 .order_by(SummaryRow.created_at.desc())
                 .limit(1)
             ).first()
-            return _summary(row) if row is not None else None
+            return to_summary(row) if row is not None else None
 
     def list_summaries(self, session_id: str) -> list[Summary]:
         with self._session() as db:
             rows = db.scalars(
                 select(SummaryRow).where(SummaryRow.session_id == session_id).order_by(SummaryRow.created_at)
             )
-            return [_summary(row) for row in rows]
+            return [to_summary(row) for row in rows]
 
-    def list_sessions(self) -> list[Session]:
-        counts = select(MessageRow.session_id, func.count().label("n")).group_by(MessageRow.session_id).subquery()
-        query = (
-            select(SessionRow, func.coalesce(counts.c.n, 0))
-            .outerjoin(counts, counts.c.session_id == SessionRow.id)
-            .order_by(SessionRow.updated_at.desc())
+    def list_sessions(self, limit: int | None = None, before: tuple[float, str] | None = None) -> list[Session]:
+        """Chats newest first by (updated_at, id): at most ``limit``, only those past ``before``.
+
+        Walks the (updated_at, id) index (m009) and counts only the listed chats' messages."""
+        count = (
+            select(func.count()).where(MessageRow.session_id == SessionRow.id).correlate(SessionRow).scalar_subquery()
         )
+        query = select(SessionRow, count).order_by(SessionRow.updated_at.desc(), SessionRow.id.desc())
+        if before is not None:
+            query = query.where(tuple_(SessionRow.updated_at, SessionRow.id) < tuple_(*before))
+        if limit is not None:
+            query = query.limit(limit)
         with self._session() as db:
-            return [_session(row, count) for row, count in db.execute(query)]
+            return [to_session(row, count) for row, count in db.execute(query)]
 
     def get_session(self, session_id: str) -> Session | None:
         with self._session() as db:
@@ -207,8 +260,8 @@ class Store:
             summaries = db.scalars(
                 select(SummaryRow).where(SummaryRow.session_id == session_id).order_by(SummaryRow.created_at)
             ).all()
-            return _session(
-                row, len(messages), tuple(_message(m) for m in messages), tuple(_summary(s) for s in summaries)
+            return to_session(
+                row, len(messages), tuple(to_message(m) for m in messages), tuple(to_summary(s) for s in summaries)
             )
 
     def update_session(
@@ -254,12 +307,12 @@ class Store:
             rows = db.scalars(select(SessionRow).order_by(SessionRow.updated_at.desc())).all()
             messages: dict[str, list[Message]] = {}
             for m in db.scalars(select(MessageRow).order_by(MessageRow.created_at, _QUESTION_FIRST, MessageRow.id)):
-                messages.setdefault(m.session_id, []).append(_message(m))
+                messages.setdefault(m.session_id, []).append(to_message(m))
             summaries: dict[str, list[Summary]] = {}
             for x in db.scalars(select(SummaryRow).order_by(SummaryRow.created_at)):
-                summaries.setdefault(x.session_id, []).append(_summary(x))
+                summaries.setdefault(x.session_id, []).append(to_summary(x))
         return [
-            _session(
+            to_session(
                 row, len(messages.get(row.id, ())), tuple(messages.get(row.id, ())), tuple(summaries.get(row.id, ()))
             )
             for row in rows
@@ -273,27 +326,35 @@ class Store:
         message_ids = [m.id for s in sessions for m in s.messages]
         summary_ids = [x.id for s in sessions for x in s.summaries]
         counts = ImportCounts()
+        # Every insert is ON CONFLICT DO NOTHING: the same file imported twice at once
+        # (another process, another tab) stores each row once and fails neither import.
         with self._session.begin() as db:
             known_sessions = _existing(db, SessionRow.id, [s.id for s in sessions])
             known_messages = _existing(db, MessageRow.id, message_ids)
             known_summaries = _existing(db, SummaryRow.id, summary_ids)
+            new_sessions, new_messages, new_summaries = [], [], []
             for session in sessions:
-                new_messages = [m for m in session.messages if m.id not in known_messages]
+                messages = [m for m in session.messages if m.id not in known_messages]
                 if session.id in known_sessions:
                     counts.skipped += 1
-                    row = db.get(SessionRow, session.id)
-                    if row is not None and new_messages:
-                        row.updated_at = max(row.updated_at, *(m.created_at for m in new_messages))
+                    if messages:
+                        latest = max(m.created_at for m in messages)
+                        db.execute(
+                            update(SessionRow).where(SessionRow.id == session.id).values(updated_at=_later(latest))
+                        )
                 else:
                     counts.sessions += 1
-                    db.add(_session_row(session))
-                db.flush()  # the session row first: messages reference it
-                for message in new_messages:
+                    new_sessions.append(columns(session_row(session)))
+                for message in messages:
                     finish = INTERRUPTED if message.finish_reason == GENERATING else message.finish_reason
-                    db.add(MessageRow(**{**asdict(message), "finish_reason": finish}))
-                db.add_all(SummaryRow(**asdict(x)) for x in session.summaries if x.id not in known_summaries)
-                counts.messages += len(new_messages)
-                counts.skipped += len(session.messages) - len(new_messages)
+                    new_messages.append({**asdict(message), "finish_reason": finish, "saved_at": None})
+                new_summaries += [asdict(x) for x in session.summaries if x.id not in known_summaries]
+                counts.messages += len(messages)
+                counts.skipped += len(session.messages) - len(messages)
+            # Sessions first: messages and summaries reference them.
+            for table, rows in ((SessionRow, new_sessions), (MessageRow, new_messages), (SummaryRow, new_summaries)):
+                if rows:
+                    db.execute(self._insert(table).on_conflict_do_nothing(), rows)
         # Imported after a deletion here: the import wins (the page asks the other services
         # to forget theirs too, POST /api/tombstones/forget).
         self.forget_tombstones([s.id for s in sessions])
@@ -306,7 +367,9 @@ class Store:
             db.execute(delete(SummaryRow).where(SummaryRow.session_id == session_id))
             db.execute(delete(MessageRow).where(MessageRow.session_id == session_id))
             db.execute(delete(SessionRow).where(SessionRow.id == session_id))
-            db.merge(TombstoneRow(session_id=session_id, deleted_at=time.time()))
+            now = time.time()
+            tombstone = self._insert(TombstoneRow).values(session_id=session_id, deleted_at=now)
+            db.execute(tombstone.on_conflict_do_update(index_elements=["session_id"], set_={"deleted_at": now}))
             return True
 
     def forget_tombstones(self, session_ids: Sequence[str]) -> int:
@@ -326,55 +389,9 @@ class Store:
             return [Tombstone(row.session_id, row.deleted_at) for row in rows]
 
 
-@dataclass
-class ImportCounts:
-    """What an import stored: new chats, new messages, and ids already stored (skipped)."""
-
-    sessions: int = 0
-    messages: int = 0
-    skipped: int = 0
-
-
 def _existing(db: Any, column: Any, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` are stored (asked in chunks: SQL bounds a statement's parameters)."""
     found: set[str] = set()
     for start in range(0, len(ids), 500):
         found.update(db.scalars(select(column).where(column.in_(ids[start : start + 500]))))
     return found
-
-
-def _session_row(session: Session) -> SessionRow:
-    return SessionRow(
-        id=session.id,
-        title=session.title[:200],
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-        settings=json.dumps(session.settings.to_dict()) if session.settings else None,
-        settings_updated_at=session.settings_updated_at if session.settings else None,
-        title_source=session.title_source,
-    )
-
-
-def _message(row: MessageRow) -> Message:
-    return Message(**{f.name: getattr(row, f.name) for f in fields(Message)})
-
-
-def _summary(row: SummaryRow) -> Summary:
-    return Summary(**{f.name: getattr(row, f.name) for f in fields(Summary)})
-
-
-def _session(
-    row: SessionRow, count: int, messages: tuple[Message, ...] = (), summaries: tuple[Summary, ...] = ()
-) -> Session:
-    return Session(
-        id=row.id,
-        title=row.title,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        message_count=count,
-        messages=messages,
-        settings=ChatSettings.from_dict(json.loads(row.settings)) if row.settings else None,
-        settings_updated_at=row.settings_updated_at or 0.0,
-        summaries=summaries,
-        title_source=row.title_source,
-    )

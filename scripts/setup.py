@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 LLAMA_CPP = "llama-cpp-python==0.3.36"
+LLAMA_SERVER = ROOT / ".cache" / "bin" / "llama-server"
 # The portable build: a native build enables AMX kernels that crash on some Xeons.
 DEFAULT_CMAKE_ARGS = "-DGGML_NATIVE=OFF"
 
@@ -69,6 +71,34 @@ def ensure_llama_cpp() -> None:
     write_stamp("llama-cpp", wanted)
 
 
+def ensure_llama_server() -> None:
+    """llama.cpp's own server, built once from the llama.cpp source that llama-cpp-python
+    vendors (same kernels as our engine): an upstream for the remote-engine tests."""
+    cmake_args = os.environ.get("RUSCHAT_CMAKE_ARGS", DEFAULT_CMAKE_ARGS)
+    wanted = f"{LLAMA_CPP} CMAKE_ARGS={cmake_args}\n"
+    if LLAMA_SERVER.is_file() and stamp_matches("llama-server", wanted):
+        return
+    step(f"building llama-server from the llama.cpp that {LLAMA_CPP} vendors (a few minutes)")
+    started = time.monotonic()
+    work = ROOT / ".cache" / "llama-server-build"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    run(VENV_PYTHON, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", "-d", work, LLAMA_CPP)
+    [archive] = work.glob("llama_cpp_python-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        tar.extractall(work, filter="data")
+    [source] = work.glob("llama_cpp_python-*/vendor/llama.cpp")
+    build = work / "build"
+    options = ["-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_TESTS=OFF", "-DLLAMA_BUILD_EXAMPLES=OFF", "-DBUILD_SHARED_LIBS=OFF"]
+    run("cmake", "-S", source, "-B", build, "-DCMAKE_BUILD_TYPE=Release", *cmake_args.split(), *options)
+    run("cmake", "--build", build, "--target", "llama-server", "-j", str(os.cpu_count() or 2))
+    LLAMA_SERVER.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(build / "bin" / "llama-server", LLAMA_SERVER)
+    shutil.rmtree(work)
+    print(f"    built in {time.monotonic() - started:.0f} s")
+    write_stamp("llama-server", wanted)
+
+
 def ensure_requirements(dev: bool) -> None:
     files = [ROOT / "requirements.txt"] + ([ROOT / "requirements-dev.txt"] if dev else [])
     wanted = "".join(f.read_text() for f in files)
@@ -112,13 +142,17 @@ def ensure_model() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", action="store_true", help="also install the test dependencies")
+    parser.add_argument(
+        "--dev", action="store_true", help="also install the test dependencies (and build llama-server)"
+    )
     args = parser.parse_args()
     if sys.version_info < (3, 11):  # noqa: UP036  (a user may run it with an older python3)
         sys.exit("error: RusChat needs Python 3.11 or newer")
     ensure_venv()
     ensure_llama_cpp()
     ensure_requirements(args.dev)
+    if args.dev:
+        ensure_llama_server()
     ensure_web_runtime()
     ensure_model()
     step("setup complete")

@@ -687,6 +687,10 @@ class ServiceInfo:
     """The most it will use (``--threads``)."""
     threads_reason: str = "idle"
     """One of THREAD_REASONS (others are passed through: a newer service may add one)."""
+    engine: str = "local"
+    """``local`` (a GGUF in the service's process) or ``remote`` (an upstream server)."""
+    degraded: str | None = None
+    """Why the service cannot generate now (its upstream engine is unreachable), or None."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -713,4 +717,6 @@ class ServiceInfo:
             max_threads=_int(data, "max_threads", 0, 0, 10**4),
             # A reason a newer service adds must not make the page think it is down.
             threads_reason=_str(data, "threads_reason", optional=True) or "idle",
+            engine=_str(data, "engine", optional=True) or "local",
+            degraded=_str(data, "degraded", optional=True),
         )

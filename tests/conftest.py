@@ -11,8 +11,10 @@ from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
 from engine.settings import ServiceConfig
+from engine.storage import Store
 from shared.sse import SSEDecoder
 from tests.fakes import FakeEngine
+from tests.postgres import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server)
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +24,23 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("RUSCHAT_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty history database: a SQLite file, then a database on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite3'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database()
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """A store on each database (SQLite with FTS5, PostgreSQL with its own search)."""
+    store = Store(db_url)
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -57,6 +57,12 @@ class FakeEngine:
         self.kept: list[bool] = []
         """Whether each started chat's cache is to be kept (False: a background job's)."""
 
+    def unavailable_for(self) -> float:
+        return 0.0
+
+    def degraded(self) -> str | None:
+        return None
+
     def prepare(self, messages: Sequence[dict[str, str]], continue_last: bool = False) -> Prompt:
         self.prompts.append([dict(m) for m in messages])
         self.continued.append(continue_last)

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import Engine
 
 from engine.model_files import BUNDLED
 from engine.settings import REPO_ROOT
@@ -104,10 +105,16 @@ class Process:
             self._log.close()
 
 
-def service_process(module: str, db: Path, log: Path, *args: str, port: int | None = None) -> Process:
-    """``python -m backend_qwen`` (or tinyllama) on the bundled model; its data folder (saved
-    KV caches) is the database's folder. Titles by the model are off unless ``args`` say
-    ``--titles on``: they would change the sidebars and titles that tests compare."""
+def service_process(
+    module: str, db: Path | str, log: Path, *args: str, port: int | None = None, data_dir: Path | None = None
+) -> Process:
+    """``python -m backend_qwen`` (or tinyllama) on the bundled model. ``db``: a SQLite file
+    or a database URL; the data folder (saved KV caches) is ``data_dir``, by default the
+    SQLite file's folder. Titles by the model are off unless ``args`` say ``--titles on``:
+    they would change the sidebars and titles that tests compare."""
+    if data_dir is None:
+        assert isinstance(db, Path), "a service on a database URL needs a data_dir"
+        data_dir = db.parent
     command = [
         sys.executable,
         "-m",
@@ -124,7 +131,7 @@ def service_process(module: str, db: Path, log: Path, *args: str, port: int | No
         "off",
         *args,  # a later --titles wins
     ]
-    return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(db.parent)})
+    return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(data_dir)})
 
 
 def chat_body(
@@ -188,23 +195,29 @@ class InfoWatch:
         self._thread.join()
 
 
-def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Connection:
-    """A SQLite file as the release before ``migration`` left it (every earlier migration
-    applied and recorded), open for the test to fill with that release's rows."""
-    from sqlalchemy import create_engine
+def engine_before(url: str, migration: Callable[..., None]) -> Engine:
+    """A database (any SQLAlchemy URL) as the release before ``migration`` left it: every
+    earlier migration applied and recorded. The caller fills it and disposes of the engine."""
+    from sqlalchemy import create_engine, text
 
     from engine.migrations import MIGRATIONS
+    from engine.sql import engine_url
 
     previous = MIGRATIONS[: MIGRATIONS.index(migration)]
-    engine = create_engine(f"sqlite:///{path}")
+    engine = create_engine(engine_url(url))
     with engine.begin() as conn:
         for step in previous:
             step(conn)
-    engine.dispose()
-    db = sqlite3.connect(path)
-    db.execute("create table migrations (name varchar(100) primary key, applied_at float not null)")
-    db.executemany("insert into migrations values (?, 1.0)", [(m.__name__,) for m in previous])
-    return db
+        conn.execute(text("create table migrations (name varchar(100) primary key, applied_at float not null)"))
+        conn.execute(text("insert into migrations values (:name, 1.0)"), [{"name": m.__name__} for m in previous])
+    return engine
+
+
+def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Connection:
+    """A SQLite file as the release before ``migration`` left it (every earlier migration
+    applied and recorded), open for the test to fill with that release's rows."""
+    engine_before(f"sqlite:///{path}", migration).dispose()
+    return sqlite3.connect(path)
 
 
 def chat_before(path: Path, migration: Callable[..., None]) -> str:
@@ -216,3 +229,29 @@ def chat_before(path: Path, migration: Callable[..., None]) -> str:
     db.commit()
     db.close()
     return session_id
+
+
+LLAMA_SERVER = REPO_ROOT / ".cache" / "bin" / "llama-server"
+KINDS = ("llama-server", "llama-cpp-python")
+"""The upstreams: llama.cpp's server (built by setup from the llama.cpp source that
+llama-cpp-python vendors) and llama-cpp-python's own; each answers one chat at a time."""
+
+
+def start_upstream(kind: str, log: Path) -> Process:
+    model = str(model_path())
+    if kind == "llama-server":
+        if not LLAMA_SERVER.is_file():
+            pytest.fail(f"{LLAMA_SERVER} is missing: run `python3 scripts/setup.py --dev`")
+        command = [str(LLAMA_SERVER), "-m", model, "--host", "127.0.0.1", "--port", "{port}"]
+        command += ["-c", "2048", "--parallel", "1", "-t", "1", "--no-webui"]
+        return Process(command, log, ready_path="/health").start(timeout=120)
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1", "--port", "{port}"]
+    command += ["--n_ctx", "2048", "--n_threads", "1"]
+    return Process(command, log, ready_path="/v1/models").start(timeout=120)
+
+
+def gateway(kind: str, folder: Path, upstream: Process) -> Process:
+    """Our capable service, generating on ``upstream`` (llama-server says its context itself)."""
+    context = [] if kind == "llama-server" else ["--ctx", "2048"]
+    args = ["--engine-url", f"{upstream.url}/v1", *context]
+    return service_process("backend_qwen", folder / "history.sqlite3", folder / "service.log", *args).start()

@@ -36,6 +36,7 @@ SHARED_FILES = (
     "search.py",
     "importers.py",
     "transfer.py",
+    "sidebar.py",
 )
 PAGE_FILES = (
     "main.py",
@@ -64,6 +65,7 @@ PAGE_FILES = (
     "context_gauge.py",
     "view_context.py",
     "transfer_actions.py",
+    "history_actions.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")

@@ -56,7 +56,8 @@ def start_long_answer(service: Process, body: dict[str, Any]) -> requests.Respon
     return response
 
 
-def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(service: Process):
+def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = chat_body("Name three colours.", max_tokens=48)
     chunks, done = chat(service, body)
     assert done
@@ -70,7 +71,7 @@ def test_streamed_chat_arrives_in_chunks_and_ends_with_final_event(service: Proc
     assert [m["role"] for m in stored] == ["user", "assistant"]
     assert stored[1]["id"] == final["ruschat"]["message_id"]
     assert stored[1]["content"] == text_of(chunks)
-    assert stored[1]["model"] == info(service)["model"] == "SmolLM2-135M-Instruct Q4_1"
+    assert stored[1]["model"] == info(service)["model"]
 
 
 def test_second_turn_reuses_the_cached_prefix(service: Process):
@@ -145,7 +146,8 @@ def start_and_hang_up(service: Process, body: dict[str, Any]) -> tuple[str, str]
     return answer_id, seen
 
 
-def test_a_dropped_connection_still_stores_the_whole_answer(service: Process):
+def test_a_dropped_connection_still_stores_the_whole_answer(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = chat_body(LONG, max_tokens=120)
     answer_id, seen = start_and_hang_up(service, body)
     answer = ended(service, body["session_id"], answer_id)
@@ -153,7 +155,8 @@ def test_a_dropped_connection_still_stores_the_whole_answer(service: Process):
     assert answer["content"].startswith(seen) and len(answer["content"]) > len(seen)
 
 
-def test_reattach_returns_the_text_so_far_then_the_rest(service: Process):
+def test_reattach_returns_the_text_so_far_then_the_rest(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = chat_body(LONG, max_tokens=150)
     answer_id, seen = start_and_hang_up(service, body)
     url = f"{service.url}/api/sessions/{body['session_id']}/messages/{answer_id}/stream"
@@ -168,7 +171,8 @@ def test_reattach_returns_the_text_so_far_then_the_rest(service: Process):
     assert chunks[-1]["ruschat"]["finish_reason"] == stored["finish_reason"]
 
 
-def test_stop_keeps_the_partial_answer_and_frees_the_model(service: Process):
+def test_stop_keeps_the_partial_answer_and_frees_the_model(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = chat_body(LONG, max_tokens=1500)
     response = start_long_answer(service, body)
     chunks = iter_chunks(response)
@@ -184,7 +188,8 @@ def test_stop_keeps_the_partial_answer_and_frees_the_model(service: Process):
     assert done and chunks[-1]["ruschat"]["finish_reason"] in ("stop", "length")
 
 
-def test_openai_requests_still_end_when_their_client_hangs_up(service: Process):
+def test_openai_requests_still_end_when_their_client_hangs_up(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = {"messages": [{"role": "user", "content": LONG}], "max_tokens": 1500}
     streaming = requests.post(service.url + "/v1/chat/completions", json={**body, "stream": True}, stream=True)
     wait_until(lambda: info(service)["state"] == "busy", what="the model to be busy")
@@ -248,7 +253,8 @@ def test_interleaved_chats_keep_their_cached_prefix(service: Process):
     assert reused >= first["prompt_tokens"] + first["completion_tokens"] - 3
 
 
-def test_health_and_history_answer_while_the_model_generates(service: Process):
+def test_health_and_history_answer_while_the_model_generates(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = chat_body(LONG, max_tokens=1500)
     response = start_long_answer(service, body)
     answer_id = answer_id_of(iter_chunks(response))
@@ -285,7 +291,8 @@ def test_status_websocket_pushes_busy_and_idle(service: Process):
     assert refused.value.status_code == 403
 
 
-def test_bad_inputs_get_documented_errors_and_change_nothing(service: Process):
+def test_bad_inputs_get_documented_errors_and_change_nothing(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server
     body = chat_body("Remember me.", max_tokens=8)
     chat(service, body)
     before_list = requests.get(service.url + "/api/sessions", timeout=10).json()
@@ -376,9 +383,15 @@ def test_history_survives_restart_and_a_crash_mid_answer(tmp_path: Path):
         assert stored["messages"][1]["content"]
         sessions = requests.get(second.url + "/api/sessions", timeout=10).json()["sessions"]
         assert {body["session_id"], crash["session_id"]} <= {s["id"] for s in sessions}
-        # The cut-off answer kept what was written up to about a second before the crash.
-        partial = session(second, crash["session_id"])["messages"][1]
-        assert (partial["id"], partial["finish_reason"]) == (answer_id, "interrupted")
+        # The cut-off answer kept what was written up to about a second before the crash. It
+        # is marked interrupted once its heartbeat is seconds old (at start, or by the sweep
+        # a few seconds later): until then it could be another process's live answer.
+        partial = wait_until(
+            lambda: (m := session(second, crash["session_id"])["messages"][1])["finish_reason"] == "interrupted" and m,
+            timeout=20,
+            what="the cut-off answer to be marked interrupted",
+        )
+        assert partial["id"] == answer_id
         streamed = "".join(text for _, text in received)
         older = "".join(text for arrived, text in received if arrived < killed_at - 1.5)
         assert streamed.startswith(partial["content"])

@@ -26,7 +26,8 @@ def stored(service: Process, session_id: str) -> list[dict[str, Any]]:
     return requests.get(f"{service.url}/api/sessions/{session_id}", timeout=10).json()["messages"]
 
 
-def test_continue_resumes_a_cut_answer_as_the_same_message(service: Process):
+def test_continue_resumes_a_cut_answer_as_the_same_message(each_engine: Process):
+    service = each_engine  # in-process, then a gateway to llama-server (which resumes it upstream)
     sid = str(uuid.uuid4())
     question = {"id": str(uuid.uuid4()), "role": "user", "content": "Count from one to thirty in words."}
     ask(service, sid, [question], max_tokens=8)

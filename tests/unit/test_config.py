@@ -149,3 +149,12 @@ def test_the_import_body_bound_is_its_own(models: Path):
     assert config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_MAX_IMPORT_MB="7")).max_import_bytes == 7 * 1024 * 1024
     with pytest.raises(SystemExit):
         config_from_args(QWEN, ["--max-import-mb", "0"], env(models))
+
+
+def test_an_upstream_engine_needs_no_model_file(tmp_path: Path):
+    environ = {"RUSCHAT_MODELS_DIR": str(tmp_path), "RUSCHAT_QWEN_ENGINE_KEY": "sk-up"}
+    config = config_from_args(QWEN, ["--engine-url", "http://gpu-box:8000/v1/", "--engine-model", "m"], environ)
+    assert (config.engine_url, config.engine_model, config.engine_key) == ("http://gpu-box:8000/v1", "m", "sk-up")
+    assert "sk-up" not in repr(config)
+    with pytest.raises(SystemExit):
+        config_from_args(QWEN, ["--engine-url", "gpu-box:8000"], environ)

@@ -6,9 +6,15 @@ import uuid
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
 
 from engine.app import create_app, shutdown
+from engine.jobs import Job
+from engine.live import LiveAnswer, LiveAnswers
 from engine.settings import ServiceConfig
+from engine.storage import STALE_AFTER, Store
+from engine.tables import MessageRow
+from shared.schemas import ChatMessage, Message
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
 from tests.support import wait_until
@@ -71,20 +77,78 @@ def test_the_answer_is_stored_at_once_and_saved_as_it_grows(config: ServiceConfi
         shutdown(restarted)
 
 
+def age_heartbeat(store: Store, message_id: str, seconds: float) -> None:
+    """Make an answer look as if its writer last saved it ``seconds`` ago."""
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(MessageRow).where(MessageRow.id == message_id).values(saved_at=MessageRow.saved_at - seconds)
+        )
+
+
 def test_answers_left_generating_by_a_killed_process_are_interrupted_on_start(config: ServiceConfig, app: Flask):
     client = app.test_client()
     body = chat_body()
     client.post("/api/chat", json=body).get_data()
     answer_id = stored(client, body["session_id"])[1]["id"]
     store = app.extensions["ruschat"].store
-    store.resume_answer(answer_id)  # as a process killed mid-answer leaves it
+    store.resume_answer(answer_id)  # as a process killed mid-answer leaves it...
     store.save_progress(answer_id, "Hello, wor")
+    age_heartbeat(store, answer_id, STALE_AFTER + 1)  # ...a while ago
     other = create_app(config, engine=FakeEngine())
     try:
         answer = stored(other.test_client(), body["session_id"])[1]
         assert (answer["finish_reason"], answer["content"]) == ("interrupted", "Hello, wor")
     finally:
         shutdown(other)
+
+
+def test_a_second_process_leaves_the_running_answers_of_the_first_alone(config: ServiceConfig, app: Flask):
+    """Two processes on one database: the second one's start and its periodic sweeps take
+    only answers whose heartbeat stopped."""
+    client = app.test_client()
+    body = chat_body()
+    client.post("/api/chat", json=body).get_data()
+    answer_id = stored(client, body["session_id"])[1]["id"]
+    store = app.extensions["ruschat"].store
+    store.resume_answer(answer_id)  # another process is writing it right now
+    store.save_progress(answer_id, "Hello, wor")
+    other = create_app(config, engine=FakeEngine())
+    try:
+        live = other.extensions["ruschat"].live
+        assert live.sweep() == 0
+        assert stored(other.test_client(), body["session_id"])[1]["finish_reason"] == "generating"
+        store.touch_answers([answer_id])  # the writer's heartbeat, while its text does not grow
+        age_heartbeat(store, answer_id, STALE_AFTER - 2)
+        assert live.sweep() == 0
+        age_heartbeat(store, answer_id, 3)  # then the writer died
+        assert live.sweep() == 1
+        answer = stored(other.test_client(), body["session_id"])[1]
+        assert (answer["finish_reason"], answer["content"]) == ("interrupted", "Hello, wor")
+    finally:
+        shutdown(other)
+
+
+def test_the_saver_keeps_a_waiting_answers_heartbeat_and_sweeps_dead_ones(config: ServiceConfig):
+    store = Store(config.database_url)
+    live = LiveAnswers(store, save_every=0.05, sweep_every=0.1)
+    try:
+        sid = str(uuid.uuid4())
+        question = store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "hi"))
+        ours, dead = (
+            Message(str(uuid.uuid4()), sid, "assistant", "", 1.0, finish_reason="generating", parent_id=question.id)
+            for _ in range(2)
+        )
+        store.add_answer(ours)
+        store.add_answer(dead)
+        job = Job(prompt=None, params=None, on_finish=lambda _: None)  # type: ignore[arg-type]
+        live.add(LiveAnswer(sid, ours.id, job))
+        age_heartbeat(store, ours.id, STALE_AFTER + 1)  # a slow save: ours still is not swept
+        age_heartbeat(store, dead.id, STALE_AFTER + 1)
+        wait_until(lambda: store.get_message(sid, dead.id).finish_reason == "interrupted", 5, "the sweep")  # type: ignore[union-attr]
+        assert store.get_message(sid, ours.id).finish_reason == "generating"  # type: ignore[union-attr]
+    finally:
+        live.close()
+        store.close()
 
 
 def test_reattach_gives_the_text_so_far_then_the_rest(client: FlaskClient, engine: FakeEngine):

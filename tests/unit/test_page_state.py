@@ -36,6 +36,14 @@ def test_an_unknown_or_missing_remembered_model_falls_back_to_the_first():
     assert AppState.from_config(CONFIG).selected == "tinyllama"
 
 
+def test_a_service_whose_upstream_engine_is_unreachable_is_degraded():
+    service = Service("qwen", "Capable", "http://127.0.0.1:8001", online=True)
+    service.info = ServiceInfo.from_dict({**info("busy").to_dict(), "degraded": "gpu:8000 is unreachable"})
+    assert service.state == "degraded"
+    service.info = ServiceInfo.from_dict({**info("busy").to_dict(), "engine": "remote", "degraded": None})
+    assert service.state == "busy" and service.info.engine == "remote"
+
+
 def test_a_service_is_offline_until_it_answers_and_names_its_model_once_it_has():
     service = Service("qwen", "Capable", "http://127.0.0.1:8001")
     assert (service.state, service.model) == ("offline", "Capable")

@@ -21,11 +21,6 @@ def chat(store: Store, question: str, answer: str, at: float = 1.0) -> tuple[str
     return sid, qid, aid
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
-
-
 def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_path: Path):
     from engine.migrations import m006_message_search
 

@@ -5,18 +5,23 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from engine.migrations import MIGRATIONS
 from engine.storage import ConflictError, Store
 from shared.schemas import ChatMessage, Message
 
 
-def test_migrations_apply_once_and_are_recorded(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'h.sqlite3'}"
-    Store(url).close()
-    Store(url).close()
-    rows = sqlite3.connect(tmp_path / "h.sqlite3").execute("select name from migrations order by name").fetchall()
-    assert [r[0] for r in rows] == [m.__name__ for m in MIGRATIONS]
+def applied(store: Store) -> list[str]:
+    with store.engine.connect() as conn:
+        return list(conn.scalars(text("select name from migrations order by name")))
+
+
+def test_migrations_apply_once_and_are_recorded(db_url: str):
+    Store(db_url).close()
+    store = Store(db_url)
+    assert applied(store) == [m.__name__ for m in MIGRATIONS]
+    store.close()
 
 
 def test_wal_mode_and_history_survives_reopening(tmp_path: Path):
@@ -48,8 +53,7 @@ def test_wal_mode_and_history_survives_reopening(tmp_path: Path):
     assert reopened.list_sessions()[0].message_count == 2
 
 
-def test_user_message_is_idempotent_and_ids_cannot_move(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+def test_user_message_is_idempotent_and_ids_cannot_move(store: Store):
     sid, message = str(uuid.uuid4()), ChatMessage(str(uuid.uuid4()), "user", "hi")
     store.add_user_message(sid, message)
     store.add_user_message(sid, message)
@@ -58,8 +62,7 @@ def test_user_message_is_idempotent_and_ids_cannot_move(tmp_path: Path):
         store.add_user_message(str(uuid.uuid4()), message)
 
 
-def test_rename_and_delete(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+def test_rename_and_delete(store: Store):
     sid = str(uuid.uuid4())
     store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "hi"))
     renamed = store.update_session(sid, title="Greetings")
@@ -120,8 +123,7 @@ def test_m003_turns_existing_chats_into_chains_and_loses_nothing(tmp_path: Path)
     assert [name for (name,) in applied] == [m.__name__ for m in MIGRATIONS]
 
 
-def test_a_question_id_is_reused_only_for_the_same_question(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+def test_a_question_id_is_reused_only_for_the_same_question(store: Store):
     sid, question = str(uuid.uuid4()), ChatMessage(str(uuid.uuid4()), "user", "hi")
     store.add_user_message(sid, question)
     assert store.add_user_message(sid, question).content == "hi"  # regenerating its answer

@@ -19,8 +19,9 @@ from answers import Answers, now
 from branches import load_branches, save_branches
 from chat_settings import settings_of
 from dom import Dom
+from history_actions import HistoryActions
 from services import Services
-from shared.history import Tombstone, merge_sessions, sync_plan
+from shared.history import merge_sessions
 from shared.schemas import Message, ServiceInfo, Session
 from state import AppState, Chat, Service
 
@@ -32,13 +33,18 @@ class Actions:
         self.state = state
         self.dom = dom
         self.services = Services(state.services, self.service_info, self.service_closed)
+        self.listed = False
+        """Whether start() has asked for the chat list (until then a status is no news)."""
+        self.history = HistoryActions(
+            state, dom, self.services, self.show_error, lambda: view_sidebar.render_sessions(dom, state)
+        )
         self.answers = Answers(
             state,
             dom,
             self,
             self.show_error,
             refresh_history=self.refresh_sessions,
-            redraw_sidebar=lambda: view_sidebar.render_sessions(dom, state, self),
+            redraw_sidebar=lambda: view_sidebar.render_sessions(dom, state),
         )
 
     async def start(self) -> None:
@@ -46,15 +52,18 @@ class Actions:
         view_status.render_services(self.dom, self.state)
         view_composer.enable_controls(self.dom)
         view_messages.render_chat(self.dom, self.state, self)
+        view_sidebar.install(self.dom, self)
         self.services.connect_all()
         await asyncio.gather(*(self.probe(s) for s in self.state.services.values()))
         view_status.render_services(self.dom, self.state)
         # Reload keeps the open chat: its id is in the URL fragment.
         wanted = str(js.location.hash).removeprefix("#chat=")
+        self.listed = True
         await self.refresh_sessions()
-        if wanted and any(s.id == wanted for s in self.state.sessions):
-            await self.open_session(wanted)
+        if wanted:  # maybe a chat further down the list than loaded
+            await self.open_session(wanted, only_if_stored=True)
         self.dom.document.body.setAttribute("data-ready", "true")
+        js.performance.mark("ruschat-ready")  # what bench/history.py times
         view_composer.focus_input(self.dom)
 
     # ----------------------------------------------------------------------- services
@@ -71,7 +80,7 @@ class Actions:
         service.info = info
         service.online = True
         view_status.render_services(self.dom, self.state)
-        if came_back:
+        if came_back and self.listed:  # before that, start() lists every service online
             asyncio.ensure_future(self.refresh_sessions())
 
     def service_closed(self, service: Service) -> None:
@@ -87,27 +96,21 @@ class Actions:
 
     # ----------------------------------------------------------------------- history
 
-    async def refresh_sessions(self) -> None:
-        """Reload the chat list; then bring services that were down up to date: chats deleted
-        elsewhere since they last changed are deleted there, renames made elsewhere pushed."""
-        answers = await self.services.fetch_each("/api/sessions")
-        listings = {s.id: [Session.from_dict(x) for x in a["sessions"]] for s, a in answers}
-        stones = [Tombstone.from_dict(t) for _, a in answers for t in a.get("tombstones", [])]
-        self.state.sessions, deletions, renames = sync_plan(listings, stones)
-        view_sidebar.render_sessions(self.dom, self.state, self)
-        for service_id, session_ids in deletions.items():
-            for session_id in session_ids:
-                path = f"/api/sessions/{session_id}"
-                await self.services.send_to(self.state.services[service_id], "DELETE", path, on_error=self.show_error)
-        for service_id, titles in renames.items():
-            for session_id, title in titles:
-                path, body = f"/api/sessions/{session_id}", {"title": title}
-                await self.services.send_to(self.state.services[service_id], "PATCH", path, body, self.show_error)
+    async def refresh_sessions(self, reset: bool = False) -> None:
+        """Fetch the services' first pages of chats again, merged with what is loaded."""
+        await self.history.refresh(reset)
 
-    async def open_session(self, session_id: str) -> None:
-        """Show a chat (answers still being written in it are followed again)."""
+    async def load_more(self) -> None:
+        """The end of the chat list is near: load the next page."""
+        await self.history.load_more()
+
+    async def open_session(self, session_id: str, only_if_stored: bool = False) -> None:
+        """Show a chat (answers still being written in it are followed again); with
+        ``only_if_stored``, only if a service has it."""
         answers = await self.services.fetch_from_all(f"/api/sessions/{session_id}")
         merged = merge_sessions([Session.from_dict(a) for a in answers])
+        if only_if_stored and not merged:
+            return
         self.state.chat = Chat(
             session_id=session_id,
             messages=list(merged[0].messages) if merged else [],
@@ -118,7 +121,10 @@ class Actions:
         js.location.hash = f"chat={session_id}"
         attached = [g for m in self.state.chat.being_written() if (g := self.answers.attach(m)) is not None]
         view_messages.render_chat(self.dom, self.state, self)
-        view_sidebar.render_sessions(self.dom, self.state, self)
+        if attached:  # the list marks the chats being written
+            view_sidebar.render_sessions(self.dom, self.state)
+        else:  # a redraw of a long list is what made opening a chat slow
+            view_sidebar.mark_active(self.dom, session_id)
         view_composer.render_composer(self.dom, self.state)
         view_composer.focus_input(self.dom)
         for generation in attached:
@@ -128,7 +134,7 @@ class Actions:
         self.state.chat = Chat(settings=self.state.defaults)
         js.history.replaceState(None, "", js.location.pathname)
         view_messages.render_chat(self.dom, self.state, self)
-        view_sidebar.render_sessions(self.dom, self.state, self)
+        view_sidebar.mark_active(self.dom, self.state.chat.session_id)
         view_composer.render_composer(self.dom, self.state)
         view_composer.focus_input(self.dom)
 
@@ -168,6 +174,7 @@ class Actions:
     async def delete_session(self, event: Any, session_id: str) -> None:
         event.stopPropagation()
         await self.services.send_to_all("DELETE", f"/api/sessions/{session_id}", on_error=self.show_error)
+        self.history.forget(session_id)
         if session_id == self.state.chat.session_id:
             self.new_chat()
         await self.refresh_sessions()

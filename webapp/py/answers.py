@@ -145,6 +145,7 @@ class Answers:
                 view_status.set_activity(self.dom, "")
                 self.redraw_chat()
                 view_composer.focus_input(self.dom)
+            self.redraw_sidebar()  # the chat's "being written" mark goes now, not after the refresh
             await self.refresh_history()
 
     def redraw_chat(self) -> None:

@@ -51,7 +51,10 @@ def main() -> None:
     dom.on(dom.by_testid("new-chat"), "click", actions.new_chat)
     dom.on(dom.by_testid("model-select"), "change", actions.on_model_change)
     dom.on(js.window, "hashchange", actions.on_hash_change)
-    transfer = TransferActions(state, dom, actions.services, actions.show_error, actions.refresh_sessions)
+    # An import may put chats anywhere in the lists: the sidebar starts over.
+    transfer = TransferActions(
+        state, dom, actions.services, actions.show_error, lambda: actions.refresh_sessions(reset=True)
+    )
     for kind in ("json", "markdown"):
         dom.on(dom.by_testid(f"export-all-{kind}"), "click", lambda _e, k=kind: transfer.export(k, False))
         dom.on(dom.by_testid(f"export-chat-{kind}"), "click", lambda _e, k=kind: transfer.export(k, True))

@@ -83,8 +83,9 @@ class Services:
         """GET ``path`` from every online service; unreachable or 404 ones are skipped."""
         return [answer for _, answer in await self.fetch_each(path)]
 
-    async def fetch_each(self, path: str) -> list[tuple[Service, Any]]:
-        """GET ``path`` from every online service: each answer with its service (failures left out)."""
+    async def fetch_each(self, path: str, only: list[Service] | None = None) -> list[tuple[Service, Any]]:
+        """GET ``path`` from every online service (of ``only``, if given): each answer with
+        its service (failures left out)."""
 
         async def one(service: Service) -> Any:
             try:
@@ -92,7 +93,7 @@ class Services:
             except ServiceError:
                 return None
 
-        online = [s for s in self.services.values() if s.online]
+        online = [s for s in (self.services.values() if only is None else only) if s.online]
         answers = await asyncio.gather(*(one(s) for s in online))
         return [(service, answer) for service, answer in zip(online, answers, strict=True) if answer is not None]
 

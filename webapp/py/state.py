@@ -26,6 +26,7 @@ from shared.schemas import (
     new_id,
 )
 from shared.search import SearchHit, merge_hits
+from shared.sidebar import Listing
 
 
 @dataclass
@@ -46,8 +47,11 @@ class Service:
 
     @property
     def state(self) -> str:
-        """``idle`` or ``busy`` as the service says, ``offline`` when it cannot be reached."""
-        return self.info.state if self.online and self.info else "offline"
+        """``idle`` or ``busy`` as the service says, ``degraded`` when its upstream engine
+        cannot be reached, ``offline`` when the service itself cannot."""
+        if not self.online or self.info is None:
+            return "offline"
+        return "degraded" if self.info.degraded else self.info.state
 
 
 @dataclass
@@ -210,7 +214,11 @@ class AppState:
     """What a new chat starts with: the user's saved defaults (localStorage)."""
     chat: Chat = field(default_factory=Chat)
     sessions: list[Session] = field(default_factory=list)
-    """The sidebar: both services' chats, merged, newest first."""
+    """The sidebar: both services' chats, merged, newest first (as far as loaded: see listings)."""
+    listings: dict[str, Listing] = field(default_factory=dict)
+    """Each online service's chats as far as loaded (pages), by service id."""
+    has_more: bool = False
+    """Whether a service has chats not loaded yet (the list's end loads them)."""
     generations: list[Generation] = field(default_factory=list)
     """Answers streaming in now, in any chat (two after Ask both)."""
     renaming: str | None = None

@@ -1,11 +1,25 @@
-"""The sidebar: the merged list of chats, each with rename and delete."""
+"""The sidebar: the merged list of chats under date headings, each with rename and delete.
+
+One click handler on the list serves every item (found by ``closest``), so a redraw makes
+no new event proxies; an IntersectionObserver on the element after the list asks for the
+next page when it comes near the view.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any, Protocol
 
+import js
+from pyodide.ffi import create_proxy, to_js
+
 from dom import Dom
+from shared.sidebar import date_groups
 from state import AppState
+
+NEAR_END_PX = 300
+"""How close the list's end must come to the view to load the next page."""
 
 
 class SidebarActions(Protocol):
@@ -17,37 +31,99 @@ class SidebarActions(Protocol):
 
     async def delete_session(self, event: Any, session_id: str) -> None: ...
 
+    async def load_more(self) -> None: ...
 
-def render_sessions(dom: Dom, state: AppState, actions: SidebarActions) -> None:
-    """Redraw the list, the open chat marked active; not while a title is being edited."""
+
+def local_offset(when: float) -> float:
+    """Seconds east of UTC in the browser's time zone at ``when`` (daylight saving included)."""
+    return -float(js.Date.new(when * 1000).getTimezoneOffset()) * 60
+
+
+def install(dom: Dom, actions: SidebarActions) -> None:
+    """Route clicks in the list to the actions; load more when the list's end comes near."""
+
+    def click(event: Any) -> Any:
+        target = event.target
+        if not hasattr(target, "closest") or target.closest("input"):
+            return None  # the rename field
+        item = target.closest('[data-testid="session-item"]')
+        if not item:  # null (JsNull): a click between the chats
+            return None
+        session_id = str(item.getAttribute("data-session-id"))
+        if target.closest('[data-testid="rename-session"]'):
+            return actions.start_rename(event, session_id)
+        if target.closest('[data-testid="delete-session"]'):
+            return actions.delete_session(event, session_id)
+        return actions.open_session(session_id)
+
+    dom.on(dom.by_testid("session-list"), "click", click)
+
+    def seen(entries: Any, _observer: Any) -> None:
+        if any(entry.isIntersecting for entry in entries):
+            asyncio.ensure_future(actions.load_more())
+
+    options = {"root": dom.by_testid("session-list"), "rootMargin": f"0px 0px {NEAR_END_PX}px 0px"}
+    observer = js.IntersectionObserver.new(create_proxy(seen), to_js(options, dict_converter=js.Object.fromEntries))
+    observer.observe(dom.by_testid("session-list-end"))
+
+
+def end_in_view(dom: Dom) -> bool:
+    """Whether the list's end is (nearly) in view, so the next page should load now."""
+    listing = dom.by_testid("session-list").getBoundingClientRect()
+    end = dom.by_testid("session-list-end").getBoundingClientRect()
+    return bool(listing.height > 0 and end.top <= listing.bottom + NEAR_END_PX)
+
+
+def render_sessions(dom: Dom, state: AppState, _actions: Any = None) -> None:
+    """Redraw the list under its date headings, the open chat marked active; not while a
+    title is being edited."""
     if state.renaming is not None:
         return
-    listing = dom.by_testid("session-list")
-    listing.innerHTML = ""
     running = state.running_sessions()
-    for session in state.sessions:
-        item = dom.element(
-            "li",
-            None,
-            "active" if session.id == state.chat.session_id else None,
-            data_testid="session-item",
-            data_session_id=session.id,
+    fragment = dom.document.createDocumentFragment()
+    for index, (label, sessions) in enumerate(date_groups(state.sessions, time.time(), local_offset)):
+        group = dom.element("section", None, "session-group", aria_labelledby=f"session-group-{index}")
+        group.appendChild(
+            dom.element("h2", label, "group-heading", id=f"session-group-{index}", data_testid="session-group")
         )
-        item.appendChild(dom.element("span", session.title, "title", title=session.title))
-        if session.id in running:
-            item.setAttribute("data-running", "true")
-            item.appendChild(
-                dom.element("span", "●", "running", title="An answer is being written", aria_label="writing")
+        items = dom.element("ul", None, "session-items")
+        for session in sessions:
+            item = dom.element(
+                "li",
+                None,
+                "active" if session.id == state.chat.session_id else None,
+                data_testid="session-item",
+                data_session_id=session.id,
             )
-        rename = dom.element("button", "✎", "icon", data_testid="rename-session", title="Rename", type="button")
-        delete = dom.element("button", "×", "icon", data_testid="delete-session", title="Delete", type="button")
-        item.appendChild(rename)
-        item.appendChild(delete)
-        sid = session.id
-        dom.on(item, "click", lambda _e, sid=sid: actions.open_session(sid))
-        dom.on(rename, "click", lambda e, sid=sid: actions.start_rename(e, sid))
-        dom.on(delete, "click", lambda e, sid=sid: actions.delete_session(e, sid))
-        listing.appendChild(item)
+            item.appendChild(dom.element("span", session.title, "title", title=session.title))
+            if session.id in running:
+                item.setAttribute("data-running", "true")
+                item.appendChild(
+                    dom.element("span", "●", "running", title="An answer is being written", aria_label="writing")
+                )
+            item.appendChild(
+                dom.element("button", "✎", "icon", data_testid="rename-session", title="Rename", type="button")
+            )
+            item.appendChild(
+                dom.element("button", "×", "icon", data_testid="delete-session", title="Delete", type="button")
+            )
+            items.appendChild(item)
+        group.appendChild(items)
+        fragment.appendChild(group)
+    dom.by_testid("session-groups").replaceChildren(fragment)
+    end = dom.by_testid("session-list-end")
+    end.textContent = "Loading older chats…" if state.has_more else ""
+    end.setAttribute("data-more", "true" if state.has_more else "false")
+
+
+def mark_active(dom: Dom, session_id: str) -> None:
+    """Mark the open chat in the list (no redraw: opening a chat stays quick in a long list)."""
+    listing = dom.by_testid("session-list")
+    for item in listing.querySelectorAll('[data-testid="session-item"].active'):
+        item.classList.remove("active")
+    item = listing.querySelector(f'[data-session-id="{session_id}"]')
+    if item:  # null when the chat is not in the list (new, or further down than loaded)
+        item.classList.add("active")
 
 
 def show_rename_field(dom: Dom, session_id: str, title: str) -> Any:

@@ -26,6 +26,7 @@ def render_services(dom: Dom, state: AppState) -> None:
         badge = status.querySelector(f'[data-service="{service.id}"]')
         badge.textContent = badge_text(service)
         badge.setAttribute("data-state", service.state)
+        badge.title = (service.info.degraded if service.info else None) or ""
 
 
 def badge_text(service: Service) -> str:

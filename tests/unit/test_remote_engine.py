@@ -1,0 +1,189 @@
+"""The remote engine against a scripted OpenAI-compatible upstream on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask, Response, request
+from werkzeug.serving import make_server
+
+from engine.cpu import FixedBudget
+from engine.inference import Prompt, PromptTooLong
+from engine.jobs import Job
+from engine.remote import RemoteEngine, request_body
+from engine.scheduler import QueueFull, Scheduler
+from shared.schemas import GenerationParams
+from tests.fakes import run_to_end
+
+
+@dataclass
+class Upstream:
+    """What the scripted server answers, and what it saw."""
+
+    url: str = ""
+    pieces: list[str] = field(default_factory=lambda: ["Hello", ",", " world"])
+    delay: float = 0.0
+    status: int = 200
+    retry_after: str | None = None
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    closed: threading.Event = field(default_factory=threading.Event)
+    """Set when a stream's client went away before its end."""
+
+
+def scripted(upstream: Upstream) -> Flask:
+    app = Flask("upstream")
+
+    @app.get("/v1/models")
+    def models() -> Any:
+        return {"object": "list", "data": [{"id": "tiny.gguf", "meta": {"n_ctx_train": 2048}}]}
+
+    @app.get("/props")
+    def props() -> Any:
+        return {"default_generation_settings": {"n_ctx": 1024}}
+
+    @app.post("/tokenize")
+    def tokenize() -> Any:
+        return {"tokens": list(range(len(request.get_json()["content"].split())))}
+
+    @app.post("/v1/chat/completions")
+    def completions() -> Any:
+        upstream.bodies.append(request.get_json())
+        if upstream.status != 200:
+            headers = {"Retry-After": upstream.retry_after} if upstream.retry_after else {}
+            return {"error": {"message": "no slot free", "type": "unavailable"}}, upstream.status, headers
+
+        def chunks() -> Iterator[str]:
+            ended = False
+            try:
+                for piece in upstream.pieces:
+                    time.sleep(upstream.delay)
+                    yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': piece}}]})}\n\n"
+                final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                yield f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n"
+                ended = True
+            finally:
+                if not ended:
+                    upstream.closed.set()
+
+        return Response(chunks(), mimetype="text/event-stream")
+
+    return app
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    script = Upstream()
+    server = make_server("127.0.0.1", 0, scripted(script), threaded=True)
+    script.url = f"http://127.0.0.1:{server.server_port}/v1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield script
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture
+def engine(upstream: Upstream) -> Iterator[RemoteEngine]:
+    remote = RemoteEngine(upstream.url, slots=2)
+    try:
+        yield remote
+    finally:
+        remote.close()
+
+
+@pytest.fixture
+def scheduler(engine: RemoteEngine) -> Iterator[Scheduler]:
+    running = Scheduler(engine, max_queue=2, budget=FixedBudget(1))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def test_it_learns_the_model_and_the_context_each_slot_has(engine: RemoteEngine):
+    assert engine.model_name == "tiny.gguf"
+    assert engine.context_size == 1024  # llama-server's per-slot n_ctx, not the training context
+    assert engine.degraded() is None
+
+
+def test_prompts_are_counted_by_the_upstream_tokenizer(engine: RemoteEngine):
+    prompt = engine.prepare([{"role": "user", "content": "one two three"}])
+    assert prompt.messages == (("user", "one two three"),)
+    assert prompt.n_tokens == 16 + 8 + 3
+    with pytest.raises(PromptTooLong):
+        engine.prepare([{"role": "user", "content": "word " * 1020}])
+
+
+def test_an_answer_streams_through_the_scheduler(engine: RemoteEngine, scheduler: Scheduler, upstream: Upstream):
+    prompt = engine.prepare([{"role": "user", "content": "Hi"}])
+    job = Job(prompt=prompt, params=GenerationParams(max_tokens=40, temperature=0.3, seed=7))
+    scheduler.submit(job)
+    tokens, finished = run_to_end(job)
+    assert "".join(tokens) == "Hello, world" and finished.finish_reason == "stop"
+    sent = upstream.bodies[-1]
+    assert sent["stream"] is True and sent["model"] == "tiny.gguf"
+    assert sent["messages"] == [{"role": "user", "content": "Hi"}]
+    assert sent["max_tokens"] == 40 and sent["temperature"] == 0.3 and sent["seed"] == 7
+
+
+def test_stop_closes_the_upstream_stream(engine: RemoteEngine, scheduler: Scheduler, upstream: Upstream):
+    upstream.pieces, upstream.delay = ["word "] * 200, 0.02
+    job = Job(prompt=engine.prepare([{"role": "user", "content": "Go"}]), params=GenerationParams(max_tokens=400))
+    scheduler.submit(job)
+    assert job.next_event(timeout=5) is not None
+    deadline = time.monotonic() + 5
+    while not job.text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    job.cancel()
+    assert upstream.closed.wait(5), "the upstream never saw the stream closed"
+    assert job.wait_finished(5).finish_reason == "cancelled"
+
+
+def test_a_busy_upstream_turns_new_requests_away_with_its_retry_after(
+    engine: RemoteEngine, scheduler: Scheduler, upstream: Upstream
+):
+    upstream.status, upstream.retry_after = 503, "7"
+    job = Job(prompt=engine.prepare([{"role": "user", "content": "Hi"}]), params=GenerationParams(max_tokens=8))
+    scheduler.submit(job)
+    _, finished = run_to_end(job)
+    assert finished.finish_reason == "error" and "busy" in (finished.error or "")
+    with pytest.raises(QueueFull) as refused:
+        scheduler.submit(Job(prompt=job.prompt, params=job.params))
+    assert 5 <= refused.value.retry_after <= 7
+
+
+def test_an_upstream_refusal_ends_the_answer_with_its_message(engine: RemoteEngine, upstream: Upstream):
+    upstream.status = 400
+    key = object()
+    engine.start(key, engine.prepare([{"role": "user", "content": "Hi"}]), GenerationParams(max_tokens=8))
+    deadline, steps = time.monotonic() + 5, []
+    while not steps and time.monotonic() < deadline:
+        steps = engine.step()
+    [(got, step)] = steps
+    assert got is key and step.finish_reason == "error"
+    assert "HTTP 400" in (step.error or "") and "no slot free" in (step.error or "")
+
+
+def test_an_unreachable_upstream_is_reported_and_estimated():
+    remote = RemoteEngine("http://127.0.0.1:9/v1", context_size=512)  # port 9: discard, never listening
+    try:
+        assert "did not answer" in (remote.degraded() or "")
+        assert remote.model_name == "remote model" and remote.context_size == 512
+        assert remote.prepare([{"role": "user", "content": "x" * 30}]).n_tokens == 16 + 8 + 11
+    finally:
+        remote.close()
+
+
+def test_a_continued_answer_asks_the_upstream_to_resume_it():
+    prompt = Prompt(tokens=(), messages=(("user", "Hi"), ("assistant", "Hel")), count=30, continue_last=True)
+    body = request_body("m", prompt, GenerationParams(), 100)
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert body["messages"][-1] == {"role": "assistant", "content": "Hel"}

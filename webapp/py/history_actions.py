@@ -1,0 +1,121 @@
+"""The chat list's handlers: load it a page at a time from each service, keep it in step.
+
+Each service sends its chats in pages (``GET /api/sessions?limit=&cursor=``); the state
+keeps a ``shared.sidebar.Listing`` per service and the sidebar shows the merged chats no
+older than the frontier (see shared/sidebar.py). Reaching the end of the list loads the
+next page of the services at the frontier. After an answer, a rename or a delete only the
+first pages are fetched again and merged with what is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import view_sidebar
+from dom import Dom
+from services import Services
+from shared.history import Tombstone
+from shared.schemas import Session
+from shared.sidebar import PAGE_SIZE, Listing, behind, sidebar_plan
+from state import AppState
+
+MAX_PAGES_AT_ONCE = 20
+"""Pages one reach of the list's end may load (each service's), if its end stays in view."""
+
+
+def _sessions(answer: Any) -> list[Session]:
+    return [Session.from_dict(x) for x in answer.get("sessions", [])]
+
+
+class HistoryActions:
+    """Loads and refreshes the sidebar's chats, over the page's AppState."""
+
+    def __init__(
+        self,
+        state: AppState,
+        dom: Dom,
+        services: Services,
+        show_error: Callable[[str], None],
+        redraw: Callable[[], None],
+    ) -> None:
+        self.state = state
+        self.dom = dom
+        self.services = services
+        self.show_error = show_error
+        self.redraw = redraw
+        """Draws the sidebar from the state."""
+        self.loading = False
+
+    async def refresh(self, reset: bool = False) -> None:
+        """Fetch each online service's first page and merge it with what is loaded (with
+        ``reset``, start over: an import may have put chats anywhere in the lists). A
+        service that does not answer leaves the list until it is back."""
+        answers = await self.services.fetch_each(f"/api/sessions?limit={PAGE_SIZE}")
+        listings = self.state.listings
+        answered = {service.id for service, _ in answers}
+        for service_id in [s for s in listings if s not in answered]:
+            del listings[service_id]
+        for service, answer in answers:
+            listing = listings.get(service.id) if not reset else None
+            if listing is None:
+                listing = listings[service.id] = Listing()
+            stones = [Tombstone.from_dict(t) for t in answer.get("tombstones", [])]
+            listing.take_first_page(_sessions(answer), answer.get("next_cursor"), stones)
+        await self.apply()
+
+    async def load_more(self) -> None:
+        """Load the next pages of the services at the frontier while the end of the list is
+        in view (it is near: the sidebar's observer saw it)."""
+        if self.loading:
+            return
+        self.loading = True
+        try:
+            for _ in range(MAX_PAGES_AT_ONCE):
+                if not await self.next_pages():
+                    break
+                await self.apply(follow=False)
+                if not view_sidebar.end_in_view(self.dom):
+                    break
+        finally:
+            self.loading = False
+
+    async def next_pages(self) -> bool:
+        """Add the next page of each service at the frontier; False if none has more."""
+        listings = self.state.listings
+        waiting = behind(listings)
+        for service_id in waiting:
+            listing, service = listings[service_id], self.state.services[service_id]
+            version = listing.version
+            path = f"/api/sessions?limit={PAGE_SIZE}&cursor={listing.cursor}"
+            answers = await self.services.fetch_each(path, [service])
+            # A first page taken meanwhile may have moved the place reached: ask again later.
+            if answers and listings.get(service_id) is listing and listing.version == version:
+                answer = answers[0][1]
+                listing.add_page(_sessions(answer), answer.get("next_cursor"))
+        return bool(waiting)
+
+    def forget(self, session_id: str) -> None:
+        """A chat was deleted here: out of every listing at once."""
+        for listing in self.state.listings.values():
+            listing.drop(session_id)
+
+    async def apply(self, follow: bool = True) -> None:
+        """Show the merged chats; bring services that were down up to date (chats deleted
+        elsewhere since they last changed are deleted there, renames made elsewhere pushed)."""
+        listings = self.state.listings
+        self.state.sessions, deletions, renames = sidebar_plan(listings)
+        self.state.has_more = any(listing.more for listing in listings.values())
+        self.redraw()
+        for service_id, session_ids in deletions.items():
+            for session_id in session_ids:
+                listings[service_id].drop(session_id)
+                path = f"/api/sessions/{session_id}"
+                await self.services.send_to(self.state.services[service_id], "DELETE", path, on_error=self.show_error)
+        for service_id, titles in renames.items():
+            for session_id, title in titles:
+                listings[service_id].retitle(session_id, title)
+                path, body = f"/api/sessions/{session_id}", {"title": title}
+                await self.services.send_to(self.state.services[service_id], "PATCH", path, body, self.show_error)
+        if follow and self.state.has_more and view_sidebar.end_in_view(self.dom):
+            await self.load_more()  # a short list: the end is in view with no scroll
