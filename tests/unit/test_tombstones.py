@@ -106,23 +106,6 @@ def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Pa
     store.close()
 
 
-def test_m008_titles_the_chats_of_the_previous_release_by_their_opening_words(tmp_path):
-
-    from engine.migrations import m008_title_source
-    from engine.storage import Store
-    from tests.support import chat_before
-
-    path = tmp_path / "m007.sqlite3"
-    sid = chat_before(path, m008_title_source)
-
-    store = Store(f"sqlite:///{path}")
-    session = store.get_session(sid)
-    assert session is not None and (session.title, session.title_source) == ("Old", "opening")
-    assert store.set_model_title(sid, "A model title")
-    assert store.get_session(sid).to_dict()["title_source"] == "model"
-    store.close()
-
-
 def test_a_rename_is_the_users_and_a_model_title_never_replaces_it(app: Flask, client: FlaskClient):
     import uuid
 
