@@ -220,6 +220,8 @@ def chat() -> Response:
     def store_answer(result: Finished) -> None:
         service.store.finish_answer(answer_id, result.text, result.finish_reason, result.error)
         service.live.remove(answer_id)
+        if result.finish_reason in ("stop", "length") and sum(m.role == "user" for m in chat_request.messages) == 1:
+            service.titles.propose(chat_request.session_id, question.content, result.text)
 
     job = Job(prompt=prompt, params=service.capped(chat_request.params), on_finish=store_answer)
     context = window.info(service.engine.context_size)

@@ -17,6 +17,8 @@ from engine.remote import RemoteEngine
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
+from engine.titles import Titles
+from engine.writer import Writer, writer_for
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,14 @@ def cpu_budget(config: ServiceConfig) -> Budget:
         return FixedBudget(config.threads)
 
 
+def title_writer(config: ServiceConfig, engine: Engine, scheduler: Scheduler) -> Writer | None:
+    """Who titles chats: the fast service (the summariser's URL), else this service's model."""
+    if not config.titles:
+        return None
+    url = "self" if config.summarizer == "off" else config.summarizer
+    return writer_for(url, engine, scheduler, config.service, config.summarizer_timeout, config.api_key)
+
+
 def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     """Build the service. Tests pass a scripted ``engine``; production loads the GGUF."""
     app = Flask(__name__, static_folder=None)  # no static files: every route is in /openapi.json
@@ -71,7 +81,17 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     scheduler = Scheduler(engine, config.max_queue, cpu_budget(config), on_finished=metrics.finished)
     metrics.watch(scheduler.status, engine.slots)
     scheduler.start()
-    attach(app, Service(config=config, engine=engine, store=store, scheduler=scheduler, live=LiveAnswers(store)))
+    attach(
+        app,
+        Service(
+            config=config,
+            engine=engine,
+            store=store,
+            scheduler=scheduler,
+            live=LiveAnswers(store),
+            titles=Titles(store, title_writer(config, engine, scheduler), on_done=metrics.title_done),
+        ),
+    )
     errors.register_error_handlers(app)
     security.install(app, config)
     app.register_blueprint(api.bp)
@@ -94,6 +114,7 @@ def shutdown(app: Flask, timeout: float = 5.0) -> None:
     """Stop generating, end open streams and status sockets, finish saving KV caches,
     close the database."""
     service: Service = app.extensions["ruschat"]
+    service.titles.close()  # before the scheduler: its jobs end, and no title is stored
     service.scheduler.stop(timeout)  # running answers end, stored as interrupted
     service.live.close()
     service.engine.close()

@@ -13,6 +13,7 @@ from engine.live import LiveAnswers
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
+from engine.titles import Titles
 from shared.schemas import GenerationParams, ServiceInfo
 
 VERSION = "0.1.0"
@@ -26,6 +27,8 @@ class Service:
     scheduler: Scheduler
     live: LiveAnswers
     """Chat answers being written now, by message id."""
+    titles: Titles
+    """Titles the model is writing now (engine.titles)."""
     started_at: float = field(default_factory=time.time)
     status_sockets: threading.BoundedSemaphore = field(init=False)
 

@@ -107,11 +107,13 @@ class Engine(Protocol):
         ``continue_last``: the last message is an unfinished answer to resume, not one to
         answer (the prompt ends inside it; CannotContinue if the template hides it)."""
 
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
         """Give the chat ``key`` a free slot; return how many prompt tokens it already holds.
 
         The engine samples as ``params`` say (penalties, grammar, seed, logprobs); stop
-        strings are the scheduler's, which stops the chat when one appears."""
+        strings are the scheduler's, which stops the chat when one appears. ``keep`` False:
+        a background job, whose cache is worth nothing later: dropped when it ends, never
+        parked or saved (which would cost the next chat of its slot time)."""
 
     def step(self) -> list[tuple[Hashable, Step]]:
         """Advance every started chat by one decode; return the chats that produced something."""
@@ -174,6 +176,8 @@ class Slot:
     last_used: float = 0.0
     top_logprobs: int | None = None
     """Alternatives to report per token; None: no log-probabilities."""
+    keep: bool = True
+    """Whether the cache stays when the chat ends (see Engine.start)."""
 
 
 class LlamaEngine:
@@ -265,7 +269,7 @@ class LlamaEngine:
         return prompt
 
     # ------------------------------------------------------------------ worker thread
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
         budget = answer_budget(prompt, params, self.context_size)
         free = [s for s in self._slots if s.key is None]
         if not free:
@@ -283,7 +287,7 @@ class LlamaEngine:
         self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)
         slot.tokens = list(prompt.tokens[:reuse])
         slot.pending = list(prompt.tokens[reuse:])
-        slot.key, slot.next_token = key, None
+        slot.key, slot.next_token, slot.keep = key, None, keep
         slot.sampler = build_sampler(self._llama_cpp, self._internals, self._model, params)
         slot.top_logprobs = params.top_logprobs
         slot.budget, slot.produced = budget, 0
@@ -386,7 +390,11 @@ class LlamaEngine:
     def _release(self, slot: Slot) -> None:
         slot.key, slot.pending, slot.next_token, slot.sampler = None, [], None, None
         slot.last_used = time.monotonic()
-        self._parking.save(slot.seq, slot.tokens)
+        if slot.keep:
+            self._parking.save(slot.seq, slot.tokens)
+        else:  # an empty slot, the first a chat takes: nothing to park or save
+            self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
+            slot.tokens = []
 
     def close(self) -> None:
         """Finish saving KV caches to disk (call after the worker has stopped)."""

@@ -41,6 +41,8 @@ class Finished:
     usage: Usage
     timings: Timings
     error: str | None = None
+    background: bool = False
+    """The job ran at low priority (see :attr:`Job.background`)."""
 
 
 Event = Queued | Started | Token | Finished
@@ -57,6 +59,9 @@ class Job:
     params: GenerationParams
     on_finish: Callable[[Finished], None] | None = None
     """Runs on the worker before the Finished event is delivered (persist the answer)."""
+    background: bool = False
+    """Low priority: starts only when no other job waits and a slot is free, and gives its
+    slot up (ends ``preempted``, its text discarded) when another job would have to wait."""
     submitted_at: float = field(default_factory=time.monotonic)
     _log: list[Event] = field(default_factory=list)
     _parts: list[str] = field(default_factory=list)

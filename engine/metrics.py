@@ -38,6 +38,23 @@ class Metrics:
         self.answers = Counter(
             "ruschat_answers", "Answers (jobs) ended, by how they ended.", ("finish_reason",), registry=self.registry
         )
+        self.background = Counter(
+            "ruschat_background_jobs",
+            "Background jobs (chat titles) ended, by how they ended (``preempted``: gave the slot "
+            "to a user's request). Kept out of the answer metrics.",
+            ("finish_reason",),
+            registry=self.registry,
+        )
+        self.titles = Counter(
+            "ruschat_titles",
+            "Chat titles asked of the model, by outcome: stored, kept (the chat had a title "
+            "meanwhile) or failed (none to be had: the chat keeps its opening words).",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.background_active = Gauge(
+            "ruschat_background_active", "Background jobs holding a slot or waiting.", registry=self.registry
+        )
         self.generated = Counter("ruschat_tokens_generated", "Tokens generated.", registry=self.registry)
         self.prompt = Counter(
             "ruschat_prompt_tokens", "Prompt tokens of the answers (each of an n>1 request's).", registry=self.registry
@@ -60,6 +77,9 @@ class Metrics:
 
     def finished(self, result: Finished) -> None:
         """Observe one ended job (called on the scheduler's worker, once per job)."""
+        if result.background:
+            self.background.labels(result.finish_reason).inc()
+            return
         self.answers.labels(result.finish_reason).inc()
         self.generated.inc(result.usage.completion_tokens)
         self.prompt.inc(result.usage.prompt_tokens)
@@ -68,10 +88,15 @@ class Metrics:
         if result.timings.tokens_per_second > 0:
             self.speed.observe(result.timings.tokens_per_second)
 
+    def title_done(self, outcome: str) -> None:
+        """Count one title job's end (engine.titles)."""
+        self.titles.labels(outcome).inc()
+
     def watch(self, status: Callable[[], Status], slots: int) -> None:
         """Read the queue gauges from ``status`` at each scrape."""
         self.queue_depth.set_function(lambda: status().queue_depth)
         self.busy_slots.set_function(lambda: status().busy_slots)
+        self.background_active.set_function(lambda: status().background)
         self.slots.set(slots)
 
     def install(self, app: Flask) -> None:

@@ -169,6 +169,13 @@ def m007_tombstones(conn: Connection) -> None:
     ).create(conn)
 
 
+def m008_title_source(conn: Connection) -> None:
+    """Who titled each chat: ``opening`` (its first question's words, what every chat of
+    an earlier release has), ``model`` (written by the fast model) or ``user`` (a rename,
+    which a model's title never replaces)."""
+    conn.execute(text("ALTER TABLE sessions ADD COLUMN title_source VARCHAR(8) NOT NULL DEFAULT 'opening'"))
+
+
 def m009_sessions_page_index(conn: Connection) -> None:
     """The chat list is read in pages ordered by (updated_at, id): one index serves both
     the order and the cursor's range, and replaces the one on updated_at alone."""
@@ -209,6 +216,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     m005_context_window,
     m006_message_search,
     m007_tombstones,
+    m008_title_source,
     m009_sessions_page_index,
     m010_shared_database,
 ]

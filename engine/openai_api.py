@@ -84,7 +84,9 @@ def chat_completions() -> Response:
     if body.n > service.engine.slots:
         raise ApiError(400, "invalid_request", f"'n' must be at most {service.engine.slots}", param="n")
     prompt = prepare(service, body)
-    jobs = [Job(prompt=prompt, params=service.capped(params)) for params in choice_params(body)]
+    jobs = [
+        Job(prompt=prompt, params=service.capped(params), background=body.background) for params in choice_params(body)
+    ]
     submit_all(service, jobs)
     completion_id = f"chatcmpl-{new_id()}"
     model = service.engine.model_name
@@ -109,7 +111,7 @@ def chat_completions() -> Response:
     for result in results:
         error = error_for(result)
         if error is not None:
-            return error_response(error)
+            return error_response(error, retry_after=1 if error.status == 503 else None)
     choices = [
         {
             "index": i,

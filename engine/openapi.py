@@ -219,7 +219,8 @@ def _paths(keyed: bool) -> dict[str, Schema]:
         "/api/search": {
             "get": _op(
                 "search_messages",
-                "Messages of every chat that contain the query's words (the last as a prefix), best first",
+                "Chats whose title (the model's or the user's) has the query's words, then messages that "
+                "contain them (the last word as a prefix), best first",
                 _json("The hits, best first.", ref("SearchResults")),
                 (400,),
                 parameters=SEARCH_PARAMETERS,
@@ -241,7 +242,7 @@ def _paths(keyed: bool) -> dict[str, Schema]:
             ),
             "patch": _op(
                 "update_session",
-                "Rename a chat or replace its settings",
+                "Rename a chat (its title_source becomes user) or replace its settings",
                 _json("The chat, without messages.", ref("SessionListItem")),
                 (400, 404, 413),
                 requestBody=_body("SessionPatch"),

@@ -7,7 +7,15 @@ The request is OpenAI's chat completion request as this service reads it
 from __future__ import annotations
 
 from engine.openapi_schemas import Schema, ref, request_with_params
-from shared.schemas import FINISH_REASONS, MAX_TOP_LOGPROBS, RESPONSE_FORMATS, ROLES, UUID_PATTERN, Limits
+from shared.schemas import (
+    FINISH_REASONS,
+    MAX_PRIORITY,
+    MAX_TOP_LOGPROBS,
+    RESPONSE_FORMATS,
+    ROLES,
+    UUID_PATTERN,
+    Limits,
+)
 
 
 def _logprobs() -> Schema:
@@ -74,6 +82,14 @@ def openai_schemas(limits: Limits, slots: int) -> dict[str, Schema]:
                     },
                     "n": {"type": ["integer", "null"], "minimum": 1, "maximum": slots},
                     "logprobs": {"type": ["boolean", "null"]},
+                    "priority": {
+                        "type": ["integer", "null"],
+                        "minimum": -MAX_PRIORITY,
+                        "maximum": MAX_PRIORITY,
+                        "description": "As vLLM's: lower goes first; default 0. Above 0 the request runs in the "
+                        "background: it starts only when no other request waits and a slot is free, and gives "
+                        "its slot up to one that arrives (it then ends with 503 `preempted`: retry later).",
+                    },
                     "top_logprobs": {
                         "type": ["integer", "null"],
                         "minimum": 0,
@@ -121,7 +137,7 @@ def openai_schemas(limits: Limits, slots: int) -> dict[str, Schema]:
                 "ruschat": {
                     "type": "object",
                     "properties": {
-                        "finish_reason": {"type": "string", "enum": list(FINISH_REASONS)},
+                        "finish_reason": {"type": "string", "enum": [*FINISH_REASONS, "preempted"]},
                         "timings": ref("Timings"),
                     },
                 },
@@ -142,7 +158,7 @@ def openai_schemas(limits: Limits, slots: int) -> dict[str, Schema]:
                 "ruschat": {
                     "type": "object",
                     "properties": {
-                        "finish_reason": {"type": "string", "enum": list(FINISH_REASONS)},
+                        "finish_reason": {"type": "string", "enum": [*FINISH_REASONS, "preempted"]},
                         "message_id": uuid,
                         "session_id": uuid,
                         "timings": ref("Timings"),

@@ -22,6 +22,7 @@ from shared.schemas import (
     ROLES,
     SERVICE_STATES,
     THREAD_REASONS,
+    TITLE_SOURCES,
     UUID_PATTERN,
     GenerationParams,
     Limits,
@@ -188,6 +189,12 @@ def component_schemas(limits: Limits) -> dict[str, Schema]:
     session_fields: dict[str, Schema] = {
         "id": {"type": "string", "format": "uuid", "pattern": UUID_PATTERN},
         "title": {"type": "string"},
+        "title_source": {
+            "type": "string",
+            "enum": list(TITLE_SOURCES),
+            "description": "Who titled the chat: `opening` (its first question's words), `model` (the fast "
+            "model, after the first answer) or `user` (a rename; a model's title never replaces it).",
+        },
         "created_at": {"type": "number"},
         "updated_at": {"type": "number"},
         "message_count": {"type": "integer", "minimum": 0},

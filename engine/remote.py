@@ -212,8 +212,9 @@ class RemoteEngine:
         return len(text.encode("utf-8")) // 3 + 1  # no BPE vocabulary averages under 3 bytes a token
 
     # ------------------------------------------------------------------ generating
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
-        """Open the chat's stream upstream (in a thread of its own); nothing is cached here."""
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
+        """Open the chat's stream upstream (in a thread of its own); nothing is cached here
+        (``keep`` is the upstream's business)."""
         budget = answer_budget(prompt, params, self.context_size)
         stream = _Stream(key)
         with self._cond:

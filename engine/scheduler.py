@@ -6,6 +6,12 @@ busy they wait in the queue, and past its bound they are refused. Between two de
 steps the worker admits waiting jobs and drops cancelled ones, so a stop frees the model
 within one step. Before each step the worker asks the CPU budget (:mod:`engine.cpu`) how
 many threads the engine may use, and gives the cores back when it has nothing to do.
+
+Background jobs (``Job.background``: a chat's title) wait in a queue of their own. They
+start only when no other job waits and a slot is free, and a job that arrives to find every
+slot taken takes one back from a background job (which ends ``preempted``): a user's
+request never waits for one. They count neither against the queue's bound nor in its
+Retry-After estimate.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 from engine.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
@@ -26,6 +32,9 @@ from engine.stops import StopFilter
 from shared.chunks import Timings, TokenLogprob, Usage
 
 log = logging.getLogger(__name__)
+
+MAX_BACKGROUND = 16
+"""Background jobs that may wait; one more is refused (QueueFull)."""
 
 
 class QueueFull(Exception):
@@ -58,6 +67,11 @@ class Status:
     threads: Grant
     """Threads in use now and why not more."""
     busy_slots: int = 0
+    """Slots generating a foreground answer."""
+    background: int = 0
+    """Background jobs holding a slot or waiting for one."""
+    preempted: int = 0
+    """Background jobs that gave their slot to a foreground one, since the start."""
 
 
 class Scheduler:
@@ -72,6 +86,8 @@ class Scheduler:
         self._threads = -1
         self._grant = self.budget.current
         self._waiting: deque[Job] = deque()
+        self._background: deque[Job] = deque()
+        self._preempted = 0
         self._running: dict[Job, _Running] = {}
         self._cond = threading.Condition()
         self._stopping = False
@@ -103,14 +119,21 @@ class Scheduler:
         with self._cond:
             if (wait := self.engine.unavailable_for()) > 0:  # an upstream engine said it is busy
                 raise QueueFull(retry_after=retry_after(wait))
-            # Room for one chat per slot plus max_queue waiting ones.
-            if len(self._running) + len(self._waiting) >= self.engine.slots + self.max_queue:
+            queue = self._background if job.background else self._waiting
+            if job.background:
+                full = len(self._background) >= MAX_BACKGROUND
+            else:  # room for one chat per slot plus max_queue waiting ones
+                full = self._foreground_running() + len(self._waiting) >= self.engine.slots + self.max_queue
+            if full:
                 raise QueueFull(retry_after=retry_after(self._seconds_until_free()))
             if on_accept is not None:
                 on_accept()
-            self._waiting.append(job)
-            job.emit(Queued(position=len(self._waiting)))
+            queue.append(job)
+            job.emit(Queued(position=len(queue)))
             self._changed()
+
+    def _foreground_running(self) -> int:
+        return sum(1 for job in self._running if not job.background)
 
     def _seconds_until_free(self) -> float:
         """When a slot could take one more chat (called with the lock held)."""
@@ -118,6 +141,7 @@ class Scheduler:
         work = [
             RunningWork(now - running.started, max(job.params.max_tokens - running.n_tokens, 0))
             for job, running in self._running.items()
+            if not job.background  # it would give its slot up
         ]
         return seconds_until_free(
             work, len(self._waiting), self.engine.slots, self._durations.typical(), self._tokens_per_second
@@ -135,13 +159,16 @@ class Scheduler:
 
     # ------------------------------------------------------------------ worker side
     def _status(self) -> Status:
+        busy = self._foreground_running()
         return Status(
-            state="busy" if self._running else "idle",
+            state="busy" if busy else "idle",
             queue_depth=len(self._waiting),
             tokens_per_second=round(self._tokens_per_second, 1),
             version=self._version,
             threads=self._grant,
-            busy_slots=len(self._running),
+            busy_slots=busy,
+            background=len(self._running) - busy + len(self._background),
+            preempted=self._preempted,
         )
 
     def _changed(self) -> None:
@@ -151,7 +178,7 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or self._waiting or self._running)
+                self._cond.wait_for(lambda: self._stopping or self._waiting or self._running or self._background)
                 if self._stopping:
                     break
                 self._admit()
@@ -164,7 +191,7 @@ class Scheduler:
         for job in list(self._running):
             self.engine.stop(job)
             self._end(job, "interrupted")
-        for job in self._waiting:
+        for job in (*self._waiting, *self._background):
             self._finish(job, Finished("", "interrupted", Usage(), Timings()))
         try:
             self.budget.close()
@@ -199,33 +226,54 @@ class Scheduler:
                 self._changed()
 
     def _admit(self) -> None:
-        """Move waiting jobs into free slots, in arrival order (called with the lock held)."""
+        """Move waiting jobs into free slots, in arrival order, foreground ones first and
+        taking slots back from background ones (called with the lock held)."""
         admitted = False
-        while self._waiting and len(self._running) < self.engine.slots:
-            job = self._waiting.popleft()
+        while (queue := self._next_queue()) is not None:
+            self._start(queue.popleft())
             admitted = True
-            if job.cancelled:
-                self._finish(job, Finished("", "cancelled", Usage(), Timings()))
-                continue
-            now = time.monotonic()
-            queue_ms = (now - job.submitted_at) * 1000
-            try:
-                cached = self.engine.start(job, job.prompt, job.params)
-            except PromptTooLong as too_long:
-                self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
-                continue
-            except Exception as error:  # the worker must survive any one request
-                log.exception("starting a generation failed")
-                self.engine.stop(job)
-                self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), type(error).__name__))
-                continue
-            stops = StopFilter(job.params.stop) if job.params.stop else None
-            self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached, stops=stops)
-            job.emit(Started(queue_ms=queue_ms))
         if admitted:
-            for position, waiting in enumerate(self._waiting, start=1):
-                waiting.emit(Queued(position=position))
+            for queue in (self._waiting, self._background):
+                for position, waiting in enumerate(queue, start=1):
+                    waiting.emit(Queued(position=position))
             self._changed()
+
+    def _next_queue(self) -> deque[Job] | None:
+        """The queue whose first job gets a slot now, after freeing one if it must."""
+        free = len(self._running) < self.engine.slots
+        if self._waiting:
+            if not free and not self._waiting[0].cancelled:  # a cancelled one only leaves
+                background = [job for job in self._running if job.background]
+                if not background:
+                    return None
+                self._preempt(background[-1])  # the newest has the least to lose
+            return self._waiting
+        return self._background if self._background and free else None
+
+    def _preempt(self, job: Job) -> None:
+        self.engine.stop(job)
+        self._preempted += 1
+        self._end(job, "preempted")
+
+    def _start(self, job: Job) -> None:
+        if job.cancelled:
+            self._finish(job, Finished("", "cancelled", Usage(), Timings()))
+            return
+        now = time.monotonic()
+        queue_ms = (now - job.submitted_at) * 1000
+        try:
+            cached = self.engine.start(job, job.prompt, job.params, keep=not job.background)
+        except PromptTooLong as too_long:
+            self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
+            return
+        except Exception as error:  # the worker must survive any one request
+            log.exception("starting a generation failed")
+            self.engine.stop(job)
+            self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), type(error).__name__))
+            return
+        stops = StopFilter(job.params.stop) if job.params.stop else None
+        self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached, stops=stops)
+        job.emit(Started(queue_ms=queue_ms))
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._running if j.cancelled]:
@@ -294,15 +342,19 @@ class Scheduler:
             tokens_per_second=round((n - 1) / decode_s, 1) if decode_s > 0 and n > 1 else 0.0,
             cached_prompt_tokens=running.cached,
         )
-        self._finish(job, Finished("".join(running.parts), finish, Usage(job.prompt.n_tokens, n), timings, error))
+        text = "" if finish == "preempted" else "".join(running.parts)
+        self._finish(job, Finished(text, finish, Usage(job.prompt.n_tokens, n), timings, error))
         with self._cond:
-            if finish in ("stop", "length"):  # a stopped or failed chat says little of the next
+            # A stopped or failed chat says little of the next; a background job, nothing.
+            if finish in ("stop", "length") and not job.background:
                 self._durations.add(ended - running.started)
             if not self._running:
                 self._tokens_per_second = 0.0
             self._changed()
 
     def _finish(self, job: Job, result: Finished) -> None:
+        if job.background:
+            result = replace(result, background=True)
         if job.on_finish is not None:
             try:
                 job.on_finish(result)

@@ -1,9 +1,14 @@
-"""Full-text search over one service's messages.
+"""Full-text search over one service's messages, and its chats' titles.
 
 SQLite's FTS5 index (migration m006) where the database has it; PostgreSQL's own full-text
 search (its GIN index, migration m010) there; a plain LIKE scan elsewhere (a SQLite built
 without FTS5). The user's words are always quoted (FTS5 phrases; PostgreSQL lexemes), the
 last one as a prefix, so no input is query syntax.
+
+Titles the model or the user wrote are searched too (LIKE: a few thousand short strings),
+and their hits come first (rank TITLE_RANK): the hit names the chat's first message here,
+its snippet is the title. A chat still titled by its opening words is found by that
+message itself.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ _START, _END = "\ue000", "\ue001"
 """Private-use characters FTS5 puts around a match; taken out again before the wire."""
 _SNIPPET_TOKENS = 16
 _FALLBACK_CONTEXT = 60
+TITLE_RANK = 100.0
+"""The rank of a title hit: above any message's (a negated BM25 score is far below)."""
 
 
 class SearchQueryError(ValueError):
@@ -82,14 +89,23 @@ _PG_HEADLINE = (
 
 
 def search(engine: Engine, query: str, limit: int, *, fts: bool | None = None) -> list[SearchHit]:
-    """The best ``limit`` messages for ``query``; ``fts``: force (or refuse) the FTS5 index."""
+    """The best ``limit`` hits for ``query``: titles, then messages; ``fts``: force (or
+    refuse) the FTS5 index. One hit per message (a title hit names the chat's first)."""
     words = terms(query)
+    titles = _title_search(engine, words, limit)
     if fts is None:
         fts = has_index(engine)
     if not fts:
-        return _like_search(engine, words, limit)
-    if engine.dialect.name == "postgresql":
-        return _pg_search(engine, words, limit, prefix_last=not query[-1:].isspace())
+        messages = _like_search(engine, words, limit)
+    elif engine.dialect.name == "postgresql":
+        messages = _pg_search(engine, words, limit, prefix_last=not query[-1:].isspace())
+    else:
+        messages = _fts_search(engine, query, words, limit)
+    named = {hit.message_id for hit in titles}
+    return (titles + [hit for hit in messages if hit.message_id not in named])[:limit]
+
+
+def _fts_search(engine: Engine, query: str, words: list[str], limit: int) -> list[SearchHit]:
     sql = text(
         "SELECT m.session_id, m.id, m.role, m.created_at, s.title,"
         " snippet(message_search, 0, :start, :end, '…', :tokens) AS snippet,"
@@ -126,13 +142,38 @@ def _pg_search(engine: Engine, words: list[str], limit: int, prefix_last: bool) 
     return hits
 
 
-def _like_search(engine: Engine, words: list[str], limit: int) -> list[SearchHit]:
-    """Every word anywhere in the text (case-insensitive), newest first."""
-    clauses = " AND ".join(f"lower(m.content) LIKE :w{i} ESCAPE '\\'" for i in range(len(words)))
+def _like(column: str, words: list[str], limit: int) -> tuple[str, dict[str, object]]:
+    """A WHERE clause: every word anywhere in ``column`` (case-insensitive), and its parameters."""
+    clauses = " AND ".join(f"lower({column}) LIKE :w{i} ESCAPE '\\'" for i in range(len(words)))
     params: dict[str, object] = {"limit": limit}
     for i, word in enumerate(words):
         escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         params[f"w{i}"] = f"%{escaped}%"
+    return clauses, params
+
+
+def _title_search(engine: Engine, words: list[str], limit: int) -> list[SearchHit]:
+    """Chats whose title (the model's or the user's) has every word, newest first."""
+    clauses, params = _like("s.title", words, limit)
+    first = (  # the chat's root: a question stored before its answer on a coarse clock too
+        "SELECT f.id FROM messages f WHERE f.session_id = s.id"
+        " ORDER BY f.parent_id IS NOT NULL, f.created_at, f.id LIMIT 1"
+    )
+    sql = text(
+        "SELECT s.id, m.id, m.role, m.created_at, s.title FROM sessions s JOIN messages m ON m.id = "
+        f"({first}) WHERE s.title_source != 'opening' AND {clauses} ORDER BY s.updated_at DESC LIMIT :limit"
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sql, params).all()
+    return [
+        SearchHit(session_id, message_id, role, *_excerpt(title, words), title, created_at, TITLE_RANK)
+        for session_id, message_id, role, created_at, title in rows
+    ]
+
+
+def _like_search(engine: Engine, words: list[str], limit: int) -> list[SearchHit]:
+    """Every word anywhere in the text (case-insensitive), newest first."""
+    clauses, params = _like("m.content", words, limit)
     sql = text(
         "SELECT m.session_id, m.id, m.role, m.created_at, s.title, m.content"
         " FROM messages m JOIN sessions s ON s.id = m.session_id"

@@ -99,7 +99,10 @@ class ServiceConfig:
     own model), the base URL of a service with an OpenAI ``/v1/chat/completions``
     endpoint (the fast service), or ``off``."""
     summarizer_timeout: float = 60.0
-    """Seconds to wait for a summary before answering without one (``window``)."""
+    """Seconds to wait for a summary (or a title) before going on without one."""
+    titles: bool = True
+    """After a chat's first answer, the fast model (``summarizer``'s URL, else this
+    service's own) proposes a title in the background (engine.titles)."""
     engine_url: str | None = None
     """Base URL (``.../v1``) of an OpenAI-compatible server that generates instead of a
     GGUF loaded here (engine.remote); None: the model runs in this process."""
@@ -237,6 +240,12 @@ def config_from_args(
         f"URL of the fast service (default: {profile.default_summarizer})",
     )
     parser.add_argument(
+        "--titles",
+        choices=("on", "off"),
+        default=_env(environ, prefix, "TITLES") or "on",
+        help="after a chat's first answer, let the fast model title it in the background (default: on)",
+    )
+    parser.add_argument(
         "--max-import-mb",
         type=int,
         default=int(_env(environ, prefix, "MAX_IMPORT_MB") or 64),
@@ -321,6 +330,7 @@ def config_from_args(
         cpu_dir=None if args.cpu_dir == "off" else Path(args.cpu_dir).expanduser(),
         summarizer=summarizer,
         api_key=args.api_key or None,
+        titles=args.titles == "on",
         engine_url=engine_url,
         engine_model=args.engine_model or None,
         engine_key=args.engine_key or None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import (
@@ -27,11 +27,13 @@ from sqlalchemy.orm import sessionmaker
 from engine import sql
 from engine.migrations import migrate
 from engine.tables import (
+    ImportCounts,
     MessageRow,
     SessionRow,
     SummaryRow,
     TombstoneRow,
     columns,
+    opening_title,
     session_row,
     to_message,
     to_session,
@@ -65,11 +67,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 class ConflictError(Exception):
     """A message id is taken: by another session, or by another message of this one."""
-
-
-def _title_from(content: str, limit: int = 60) -> str:
-    line = " ".join(content.split())
-    return (line[: limit - 1] + "…") if len(line) > limit else (line or "New chat")
 
 
 class Store:
@@ -117,7 +114,8 @@ class Store:
         now = time.time()
         # INSERT .. ON CONFLICT DO NOTHING, not look-then-insert: another process may be
         # storing the same chat or the same message at this very moment.
-        session = SessionRow(id=session_id, title=_title_from(first_question or message.content))
+        session = SessionRow(id=session_id, title=opening_title(first_question or message.content))
+        session.title_source = "opening"
         session.created_at = session.updated_at = now
         if settings is not None:
             session.settings, session.settings_updated_at = json.dumps(settings.to_dict()), now
@@ -276,11 +274,28 @@ class Store:
             if row is None:
                 return None
             if title is not None:
-                row.title = title
+                row.title, row.title_source = title, "user"
             if settings is not None:
                 row.settings, row.settings_updated_at = json.dumps(settings.to_dict()), now
             row.updated_at = now
         return self.get_session(session_id)
+
+    def set_model_title(self, session_id: str, title: str) -> bool:
+        """Title a chat with the model's proposal, unless it has a better title by now (the
+        user's, or another model title): one conditional UPDATE, so that a rename racing it
+        wins. The chat keeps its place in the history (``updated_at`` stays)."""
+        with self._session.begin() as db:
+            result = db.execute(
+                update(SessionRow)
+                .where(SessionRow.id == session_id, SessionRow.title_source == "opening")
+                .values(title=title, title_source="model")
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def title_source(self, session_id: str) -> str | None:
+        """Who titled the chat (None: no such chat)."""
+        with self._session() as db:
+            return db.scalar(select(SessionRow.title_source).where(SessionRow.id == session_id))
 
     def export_sessions(self, session_id: str | None = None) -> list[Session]:
         """Every chat whole (messages, settings, summaries), newest first; or only ``session_id``."""
@@ -372,15 +387,6 @@ class Store:
         with self._session() as db:
             rows = db.scalars(select(TombstoneRow).order_by(TombstoneRow.deleted_at.desc())).all()
             return [Tombstone(row.session_id, row.deleted_at) for row in rows]
-
-
-@dataclass
-class ImportCounts:
-    """What an import stored: new chats, new messages, and ids already stored (skipped)."""
-
-    sessions: int = 0
-    messages: int = 0
-    skipped: int = 0
 
 
 def _existing(db: Any, column: Any, ids: Sequence[str]) -> set[str]:

@@ -23,6 +23,9 @@ def sse(data: Any, event: str | None = None) -> str:
 
 
 def error_for(result: Finished) -> ErrorInfo | None:
+    if result.finish_reason == "preempted":
+        message = "a request of higher priority took the slot of this background request; try again later"
+        return ErrorInfo(code="preempted", message=message, status=503)
     if result.finish_reason != "error":
         return None
     return ErrorInfo(code="generation_failed", message=result.error or "generation failed", status=500)

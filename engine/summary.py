@@ -1,7 +1,7 @@
 """Summaries of the messages a long chat's window leaves out (``context: summary``).
 
-The fast service writes them: the capable service asks it over its OpenAI endpoint
-(``--summarizer URL``), the fast service asks its own scheduler (``--summarizer self``).
+The fast service writes them (engine.writer): the capable service asks it over its OpenAI
+endpoint (``--summarizer URL``), the fast service asks its own scheduler (``self``).
 A summary covers the branch up to its ``through_id`` and is stored; later turns reuse it
 while the window start stays where it is (see :mod:`engine.window`). When the start moves,
 the new summary is written from the previous one (if it covers part of what is left out
@@ -12,20 +12,17 @@ one and says why.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.inference import Engine, PromptTooLong
-from engine.jobs import Finished, Job
-from engine.scheduler import QueueFull, Scheduler
+from engine.inference import Engine
+from engine.scheduler import Scheduler
 from engine.storage import Store
-from shared.schemas import ChatMessage, GenerationParams, Summary, new_id
+from engine.writer import WriteFailed, Writer, writer_for
+from shared.schemas import ChatMessage, Summary, new_id
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +33,17 @@ INSTRUCTION = (
 )
 
 
-class SummaryFailed(Exception):
-    """No summary: the summariser is unreachable, too slow, or refused."""
+SummaryFailed = WriteFailed
+"""No summary: the summariser is unreachable, too slow, or refused."""
 
 
 class Summarizer(Protocol):
-    model: str
-    """Who writes the summaries (stored with them)."""
-    service: str
+    @property
+    def model(self) -> str:
+        """Who writes the summaries (stored with them)."""
+
+    @property
+    def service(self) -> str: ...
 
     def __call__(self, text: str, max_tokens: int) -> str:
         """The summary of ``text``; SummaryFailed if there is none to be had."""
@@ -63,76 +63,22 @@ def request_messages(text: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": text}]
 
 
-class HttpSummarizer:
-    """Asks another service's ``POST /v1/chat/completions`` (not streaming)."""
+class WriterSummarizer:
+    """Summaries from a :class:`~engine.writer.Writer` (this service's model or the fast one's)."""
 
-    def __init__(self, url: str, timeout: float, api_key: str | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-        self.api_key = api_key
-        """Sent as ``Authorization: Bearer``: this service's own key (one key for both, as
-        ``RUSCHAT_API_KEY`` gives them)."""
-        self.model = "?"
-        self.service = self.url
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
 
-    def __call__(self, text: str, max_tokens: int) -> str:
-        body = json.dumps({"messages": request_messages(text), "max_tokens": max_tokens, "temperature": 0.2})
-        request = urllib.request.Request(
-            f"{self.url}/v1/chat/completions",
-            data=body.encode(),
-            headers={"Content-Type": "application/json", **self._authorization()},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (our own URL)
-                answer = json.loads(response.read())
-            content = answer["choices"][0]["message"]["content"]
-            self.model = str(answer.get("model") or self.model)
-        except urllib.error.HTTPError as error:
-            raise SummaryFailed(f"the summariser at {self.url} answered {error.code}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise SummaryFailed(f"the summariser at {self.url} is unreachable ({error})") from None
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise SummaryFailed(f"the summariser at {self.url} sent no summary") from None
-        if not isinstance(content, str) or not content.strip():
-            raise SummaryFailed("the summary came back empty")
-        return content.strip()
+    @property
+    def model(self) -> str:
+        return self.writer.model
 
-    def _authorization(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-
-
-class LocalSummarizer:
-    """Runs the summary on this service's own model, through its scheduler."""
-
-    def __init__(self, engine: Engine, scheduler: Scheduler, service: str, timeout: float) -> None:
-        self.engine = engine
-        self.scheduler = scheduler
-        self.model = engine.model_name
-        self.service = service
-        self.timeout = timeout
+    @property
+    def service(self) -> str:
+        return self.writer.service
 
     def __call__(self, text: str, max_tokens: int) -> str:
-        try:
-            prompt = self.engine.prepare(request_messages(text))
-        except PromptTooLong:
-            raise SummaryFailed("the text to summarise does not fit the model's context") from None
-        job = Job(prompt=prompt, params=GenerationParams(max_tokens=max_tokens, temperature=0.2))
-        try:
-            self.scheduler.submit(job)
-        except QueueFull:
-            raise SummaryFailed("the model is too busy to summarise") from None
-        deadline = time.monotonic() + self.timeout
-        try:
-            while (left := deadline - time.monotonic()) > 0:
-                event = job.next_event(timeout=left)
-                if isinstance(event, Finished):
-                    if event.finish_reason not in ("stop", "length") or not event.text.strip():
-                        raise SummaryFailed(event.error or "the summary came back empty")
-                    return event.text.strip()
-            raise SummaryFailed(f"no summary within {self.timeout:g} s")
-        finally:
-            job.cancel()
+        return self.writer(request_messages(text), max_tokens)
 
 
 def transcript(messages: Sequence[ChatMessage], max_chars: int, previous: str | None = None) -> str:
@@ -200,8 +146,5 @@ def summarizer_for(
     url: str, engine: Engine, scheduler: Scheduler, service: str, timeout: float, api_key: str | None = None
 ) -> Summarizer | None:
     """The summariser ``--summarizer`` names: ``self``, ``off`` (None) or a service's URL."""
-    if url == "off":
-        return None
-    if url == "self":
-        return LocalSummarizer(engine, scheduler, service, timeout)
-    return HttpSummarizer(url, timeout, api_key)
+    writer = writer_for(url, engine, scheduler, service, timeout, api_key)
+    return WriterSummarizer(writer) if writer is not None else None

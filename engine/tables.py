@@ -4,7 +4,7 @@ migrations of :mod:`engine.migrations` build; :mod:`engine.storage` reads and wr
 from __future__ import annotations
 
 import json
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Integer, String, Text
@@ -26,6 +26,8 @@ class SessionRow(Base):
     settings: Mapped[str | None] = mapped_column(Text, nullable=True)
     """ChatSettings as JSON."""
     settings_updated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    title_source: Mapped[str] = mapped_column(String(8), default="opening")
+    """Who titled the chat: ``opening``, ``model`` or ``user`` (shared.schemas.TITLE_SOURCES)."""
 
 
 class MessageRow(Base):
@@ -68,6 +70,21 @@ def columns(row: Any) -> dict[str, Any]:
     return {column.key: getattr(row, column.key) for column in row.__table__.columns}
 
 
+def opening_title(content: str, limit: int = 60) -> str:
+    """A new chat's title: its first question's words, on one line."""
+    line = " ".join(content.split())
+    return (line[: limit - 1] + "…") if len(line) > limit else (line or "New chat")
+
+
+@dataclass
+class ImportCounts:
+    """What an import stored: new chats, new messages, and ids already stored (skipped)."""
+
+    sessions: int = 0
+    messages: int = 0
+    skipped: int = 0
+
+
 def session_row(session: Session) -> SessionRow:
     return SessionRow(
         id=session.id,
@@ -76,6 +93,7 @@ def session_row(session: Session) -> SessionRow:
         updated_at=session.updated_at,
         settings=json.dumps(session.settings.to_dict()) if session.settings else None,
         settings_updated_at=session.settings_updated_at if session.settings else None,
+        title_source=session.title_source,
     )
 
 
@@ -100,4 +118,5 @@ def to_session(
         settings=ChatSettings.from_dict(json.loads(row.settings)) if row.settings else None,
         settings_updated_at=row.settings_updated_at or 0.0,
         summaries=summaries,
+        title_source=row.title_source,
     )

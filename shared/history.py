@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.schemas import Message, Session
+from shared.schemas import TITLE_SOURCES, Message, Session
 
 
 def _message_order(message: Message) -> tuple[float, int, str]:
@@ -70,10 +70,18 @@ def path_to(messages: Iterable[Message], message_id: str) -> list[Message]:
     return path[::-1]
 
 
+def title_rank(session: Session) -> tuple[int, float]:
+    """Which copy's title wins: the user's over the model's over the opening words; among
+    equals the copy changed last."""
+    source = TITLE_SOURCES.index(session.title_source) if session.title_source in TITLE_SOURCES else 0
+    return (source, session.updated_at)
+
+
 def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
     """Merge several services' session lists into one history, newest chat first.
 
-    One entry per session id. Its title comes from the copy changed last, its settings
+    One entry per session id. Its title comes from the copy whose title ranks highest
+    (:func:`title_rank`: a user's rename, then a model's title, newest first), its settings
     from the copy whose settings changed last, its messages are deduplicated by id and
     sorted by time, and it counts as created when
     its first copy was and as updated when its last copy was.
@@ -85,6 +93,7 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
     merged = []
     for copies in groups.values():
         latest = max(copies, key=lambda s: s.updated_at)
+        titled = max(copies, key=title_rank)
         configured = max(copies, key=lambda s: (s.settings is not None, s.settings_updated_at))
         messages = merge_messages(*(s.messages for s in copies))
         summaries = {x.id: x for s in copies for x in s.summaries}
@@ -92,7 +101,8 @@ def merge_sessions(*lists: Iterable[Session]) -> list[Session]:
         merged.append(
             Session(
                 id=latest.id,
-                title=latest.title,
+                title=titled.title,
+                title_source=titled.title_source,
                 created_at=min(s.created_at for s in copies),
                 updated_at=latest.updated_at,
                 message_count=count,
@@ -140,6 +150,11 @@ def is_buried(session: Session, deleted_at: Mapping[str, float]) -> bool:
     return when is not None and session.updated_at <= when
 
 
+def _outranked(copy: Session, best: Session) -> bool:
+    """Whether ``copy`` should take ``best``'s title: a rename it missed."""
+    return best.title_source != "model" and copy.title != best.title and title_rank(copy) < title_rank(best)
+
+
 def sync_plan(
     listings: Mapping[str, Iterable[Session]], tombstones: Iterable[Tombstone]
 ) -> tuple[list[Session], dict[str, list[str]], dict[str, list[tuple[str, str]]]]:
@@ -147,8 +162,9 @@ def sync_plan(
 
     Returns the merged history without the deleted chats; by service, the chats it still
     holds that were deleted elsewhere after they last changed (to DELETE there); and by
-    service, ``(session id, title)`` where its copy's title is older than the newest copy's
-    (a rename made while it was down: to PATCH there).
+    service, ``(session id, title)`` where its copy's title is outranked by a rename (made
+    while it was down: to PATCH there, which makes it a user's title there too). A model's
+    title is not copied: it wins the merge anyway, and a PATCH would make it the user's.
     """
     deleted_at = deleted(tombstones)
     kept = {service: [s for s in sessions if not is_buried(s, deleted_at)] for service, sessions in listings.items()}
@@ -156,13 +172,12 @@ def sync_plan(
         service: [s.id for s in sessions if is_buried(s, deleted_at)] for service, sessions in listings.items()
     }
     merged = merge_sessions(*kept.values())
-    titles = {s.id: s for s in merged}
+    best: dict[str, Session] = {}
+    for session in (s for sessions in kept.values() for s in sessions):
+        if session.id not in best or title_rank(session) > title_rank(best[session.id]):
+            best[session.id] = session
     renames = {
-        service: [
-            (s.id, titles[s.id].title)
-            for s in sessions
-            if s.title != titles[s.id].title and s.updated_at < titles[s.id].updated_at
-        ]
+        service: [(s.id, best[s.id].title) for s in sessions if _outranked(s, best[s.id])]
         for service, sessions in kept.items()
     }
     return (

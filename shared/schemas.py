@@ -28,6 +28,9 @@ GENERATING = "generating"
 """The finish reason of an answer still being written (its text grows as it is saved)."""
 INTERRUPTED = "interrupted"
 """The finish reason of an answer whose service stopped or died while writing it."""
+TITLE_SOURCES = ("opening", "model", "user")
+"""Who titled a chat: its first question's words, the fast model, or the user (a rename).
+Later ones win over earlier ones: a model's title never replaces the user's."""
 FINISH_REASONS = ("stop", "length", "cancelled", "error", GENERATING, INTERRUPTED)
 SERVICE_STATES = ("idle", "busy")
 CONTEXT_POLICIES = ("window", "summary", "strict")
@@ -274,11 +277,14 @@ class Session:
     """When the settings last changed: the newest copy wins in a merge."""
     summaries: tuple[Summary, ...] = ()
     """Summaries of the chat's older messages (``context: summary``), oldest first."""
+    title_source: str = "opening"
+    """Who titled the chat (one of TITLE_SOURCES)."""
 
     def to_dict(self, with_messages: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self.id,
             "title": self.title,
+            "title_source": self.title_source,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "message_count": self.message_count,
@@ -310,6 +316,7 @@ class Session:
             settings=None if data.get("settings") is None else ChatSettings.from_dict(data["settings"]),
             settings_updated_at=_number(data, "settings_updated_at", 0.0, 0, math.inf),
             summaries=tuple(Summary.from_dict(s) for s in summaries),
+            title_source=_choice(data, "title_source", TITLE_SOURCES) or "opening",
         )
 
 
@@ -556,6 +563,13 @@ class CompletionRequest:
     """Answers to the same prompt, generated side by side (at most the service's slots)."""
     response_format: ResponseFormat = field(default_factory=ResponseFormat)
     logprobs: bool = False
+    priority: int = 0
+    """As vLLM's: lower goes first. Above 0 the request runs in the background: only when no
+    other request waits, giving its slot up to any that arrives (503 ``preempted``)."""
+
+    @property
+    def background(self) -> bool:
+        return self.priority > 0
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> CompletionRequest:
@@ -582,7 +596,11 @@ class CompletionRequest:
             n=_int(data, "n", 1, 1, 128),
             response_format=ResponseFormat.from_dict(data.get("response_format")),
             logprobs=logprobs,
+            priority=_int(data, "priority", 0, -MAX_PRIORITY, MAX_PRIORITY),
         )
+
+
+MAX_PRIORITY = 2**31 - 1
 
 
 def _bool(data: Mapping[str, Any], key: str) -> bool:

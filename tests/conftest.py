@@ -53,6 +53,7 @@ def config(tmp_path: Path) -> ServiceConfig:
         database_url=f"sqlite:///{tmp_path / 'history.sqlite3'}",
         max_queue=2,
         heartbeat_seconds=0.05,
+        titles=False,  # on in tests/unit/test_titles.py: elsewhere it would take the fake engine's turns
     )
 
 

@@ -54,6 +54,8 @@ class FakeEngine:
         """Every thread count the scheduler set, in order."""
         self._chats: dict[Hashable, _Chat] = {}
         self.closed = False
+        self.kept: list[bool] = []
+        """Whether each started chat's cache is to be kept (False: a background job's)."""
 
     def unavailable_for(self) -> float:
         return 0.0
@@ -70,11 +72,12 @@ class FakeEngine:
             raise PromptTooLong(prompt.n_tokens, self.context_size)
         return prompt
 
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams) -> int:
+    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
         assert len(self._chats) < self.slots, "the scheduler started more chats than there are slots"
         self._chats[key] = _Chat(budget=answer_budget(prompt, params, self.context_size), params=params)
         self.started.append(key)
         self.params.append(params)
+        self.kept.append(keep)
         return 0
 
     def step(self) -> list[tuple[Hashable, Step]]:

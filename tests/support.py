@@ -110,7 +110,8 @@ def service_process(
 ) -> Process:
     """``python -m backend_qwen`` (or tinyllama) on the bundled model. ``db``: a SQLite file
     or a database URL; the data folder (saved KV caches) is ``data_dir``, by default the
-    SQLite file's folder."""
+    SQLite file's folder. Titles by the model are off unless ``args`` say ``--titles on``:
+    they would change the sidebars and titles that tests compare."""
     if data_dir is None:
         assert isinstance(db, Path), "a service on a database URL needs a data_dir"
         data_dir = db.parent
@@ -126,7 +127,9 @@ def service_process(
         str(model_path()),
         "--threads",
         "2",
-        *args,
+        "--titles",
+        "off",
+        *args,  # a later --titles wins
     ]
     return Process(command, log, port, env={"RUSCHAT_DATA_DIR": str(data_dir)})
 
@@ -215,6 +218,17 @@ def database_before(path: Path, migration: Callable[..., None]) -> sqlite3.Conne
     applied and recorded), open for the test to fill with that release's rows."""
     engine_before(f"sqlite:///{path}", migration).dispose()
     return sqlite3.connect(path)
+
+
+def chat_before(path: Path, migration: Callable[..., None]) -> str:
+    """A database as the release before ``migration`` left it, holding one chat titled
+    "Old"; the chat's id."""
+    db = database_before(path, migration)
+    session_id = str(uuid.uuid4())
+    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (session_id,))
+    db.commit()
+    db.close()
+    return session_id
 
 
 LLAMA_SERVER = REPO_ROOT / ".cache" / "bin" / "llama-server"

@@ -15,7 +15,7 @@ from openapi_spec_validator import validate
 
 from backend_qwen import PROFILE as QWEN
 from backend_tinyllama import PROFILE as TINYLLAMA
-from engine import server, summary
+from engine import server, summary, writer
 from engine.app import create_app, shutdown
 from engine.model_files import BUNDLED
 from engine.settings import ServiceConfig, config_from_args, exposure_refusal, is_loopback
@@ -184,10 +184,11 @@ def test_the_summariser_at_another_service_is_sent_this_services_key(monkeypatch
         sent.append(request)
         return Answer()
 
-    monkeypatch.setattr(summary.urllib.request, "urlopen", urlopen)
-    assert summary.HttpSummarizer("http://127.0.0.1:8000", 5, KEY)("text", 50) == "a summary"
+    monkeypatch.setattr(writer.urllib.request, "urlopen", urlopen)
+    summarizer = summary.WriterSummarizer(writer.HttpWriter("http://127.0.0.1:8000", 5, KEY))
+    assert summarizer("text", 50) == "a summary"
     assert sent[-1].get_header("Authorization") == f"Bearer {KEY}"
-    summary.HttpSummarizer("http://127.0.0.1:8000", 5)("text", 50)
+    summary.WriterSummarizer(writer.HttpWriter("http://127.0.0.1:8000", 5))("text", 50)
     assert sent[-1].get_header("Authorization") is None
 
 

@@ -198,3 +198,39 @@ def test_api_chat_honours_stop_too(client: FlaskClient):
     session = client.get(f"/api/sessions/{body['session_id']}").get_json()
     answer = session["messages"][-1]
     assert (answer["content"], answer["finish_reason"]) == ("Hello, world", "stop")
+
+
+def test_a_priority_above_zero_runs_in_the_background_and_gives_way(config):
+    import threading
+    import time
+
+    engine = FakeEngine(pieces=[str(i) for i in range(500)], delay=0.01, slots=1)
+    app = create_app(config, engine=engine)
+    try:
+        client = app.test_client()
+        answers = []
+        background = threading.Thread(
+            target=lambda: answers.append(app.test_client().post(URL, json=ask(priority=1, max_tokens=400)))
+        )
+        background.start()
+        scheduler = app.extensions["ruschat"].scheduler
+        deadline = time.monotonic() + 10
+        while not engine.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert scheduler.status().background == 1 and scheduler.status().state == "idle"
+        user = client.post(URL, json=ask(max_tokens=5))
+        background.join(10)
+        assert user.status_code == 200 and user.get_json()["choices"][0]["finish_reason"] == "length"
+        assert answers[0].status_code == 503 and answers[0].get_json()["error"]["code"] == "preempted"
+        assert answers[0].headers["Retry-After"] == "1"
+        assert scheduler.status().preempted == 1
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert 'ruschat_background_jobs_total{finish_reason="preempted"} 1.0' in metrics
+        assert 'ruschat_answers_total{finish_reason="preempted"}' not in metrics
+    finally:
+        shutdown(app)
+
+
+@pytest.mark.parametrize("priority", ["1", 1.5, True, 2**31])
+def test_priority_must_be_a_whole_number_in_range(client: FlaskClient, priority):
+    openai_error(client.post(URL, json=ask(priority=priority)), 400, "invalid_request", "priority")

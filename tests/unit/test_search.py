@@ -121,3 +121,21 @@ def test_search_endpoint(app: Flask, client: FlaskClient):
         response = client.get("/api/search", query_string=query)
         assert response.status_code == 400, query
         assert response.get_json()["error"]["code"] in ("invalid_query", "invalid_request")
+
+
+@pytest.mark.parametrize("fts", [True, False])
+def test_titles_by_the_model_or_the_user_are_found_first(store: Store, fts: bool):
+    titled, qid, _ = chat(store, "What should I pack?", "A raincoat.")
+    store.set_model_title(titled, "Packing for Bergen")
+    renamed, rqid, _ = chat(store, "Hi", "Hello!")
+    store.update_session(renamed, title="Bergen notes")
+    chat(store, "Is Bergen rainy?", "Very.")
+    chat(store, "Plain opening words about bergen", "The opening title is not searched twice.")
+    hits = search(store.engine, "bergen", 10, fts=fts)
+    assert [h.message_id for h in hits[:2]] == [rqid, qid]  # the newest titled chat first
+    packing = hits[1]
+    assert (packing.snippet, packing.title, packing.role) == ("Packing for Bergen", "Packing for Bergen", "user")
+    assert [packing.snippet[a:b] for a, b in packing.marks] == ["Bergen"]
+    assert len(hits) == 4 and len({h.message_id for h in hits}) == 4
+    assert all(h.rank < hits[1].rank for h in hits[2:])
+    assert len(search(store.engine, "bergen", 1, fts=fts)) == 1

@@ -26,3 +26,19 @@ def test_without_an_empty_slot_the_least_recently_used_is_evicted():
     recent = Slot(seq=1, tokens=SYSTEM + list(range(50, 90)), last_used=2.0)
     prompt = Prompt(tuple(SYSTEM + [7, 7, 7]))
     assert LlamaEngine._choose([recent, old], prompt) is old
+
+
+def test_a_background_jobs_cache_is_dropped_when_it_ends_not_saved():
+    from types import SimpleNamespace
+
+    engine = LlamaEngine.__new__(LlamaEngine)  # no model: only the slot bookkeeping runs
+    removed: list[tuple[int, int, int]] = []
+    saved: list[int] = []
+    engine._ctx = SimpleNamespace(kv_cache_seq_rm=lambda seq, start, end: removed.append((seq, start, end)))
+    engine._parking = SimpleNamespace(save=lambda seq, tokens: saved.append(seq))
+    title = Slot(seq=1, tokens=[1, 2, 3], key="title", keep=False)
+    engine._release(title)
+    assert (removed, saved, title.tokens, title.key) == ([(1, 0, -1)], [], [], None)
+    chat = Slot(seq=2, tokens=[1, 2], key="chat")
+    engine._release(chat)
+    assert saved == [2] and chat.tokens == [1, 2]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from engine.migrations import MIGRATIONS, m010_shared_database
+from engine.migrations import MIGRATIONS, m008_title_source, m010_shared_database
 from engine.search import search
 from engine.sql import engine_url
 from engine.storage import Store
@@ -147,6 +147,33 @@ def test_m010_gives_the_previous_release_s_answers_a_heartbeat(db_url: str):
         assert store.mark_interrupted() == 1
         assert store.get_message(sid, aid).finish_reason == "interrupted"  # type: ignore[union-attr]
         assert [h.message_id for h in search(store.engine, "fjord", 10)] == [qid]
+    finally:
+        store.close()
+
+
+def test_m008_titles_the_previous_release_s_chats_by_their_opening_words(db_url: str):
+    """The release before m008 had m009 and m010 too: m008 comes last to its databases."""
+    engine = engine_before(db_url, m008_title_source)
+    sid = str(uuid.uuid4())
+    with engine.begin() as conn:
+        for later in MIGRATIONS[MIGRATIONS.index(m008_title_source) + 1 :]:
+            later(conn)
+            conn.execute(text("insert into migrations values (:name, 1.0)"), {"name": later.__name__})
+        conn.execute(
+            text("insert into sessions (id, title, created_at, updated_at) values (:s, 'Old', 1.0, 2.0)"), {"s": sid}
+        )
+    engine.dispose()
+
+    store = Store(db_url)
+    try:
+        session = store.get_session(sid)
+        assert session is not None and (session.title, session.title_source) == ("Old", "opening")
+        assert store.set_model_title(sid, "Model's title") and not store.set_model_title(sid, "Another")
+        store.update_session(sid, title="Mine")
+        assert (store.title_source(sid), store.get_session(sid).title) == ("user", "Mine")  # type: ignore[union-attr]
+        new = str(uuid.uuid4())
+        store.add_user_message(new, ChatMessage(str(uuid.uuid4()), "user", "Hello"))
+        assert store.title_source(new) == "opening"
     finally:
         store.close()
 

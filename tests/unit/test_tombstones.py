@@ -40,6 +40,25 @@ def test_a_rename_made_while_a_service_was_down_is_pushed_to_it():
     assert renames == {"capable": [("a", "New name")]} and deletions == {}
 
 
+def test_a_model_title_never_beats_a_user_title_set_elsewhere():
+    from dataclasses import replace
+
+    renamed = replace(chat("a", "My trip", 3.0), title_source="user")
+    modelled = replace(chat("a", "Travel plans to Norway", 9.0), title_source="model")
+    merged, _, renames = sync_plan({"fast": [modelled], "capable": [renamed]}, [])
+    assert [(s.title, s.title_source) for s in merged] == [("My trip", "user")]
+    assert renames == {"fast": [("a", "My trip")]}  # the PATCH makes it the user's there too
+
+
+def test_a_model_title_beats_the_opening_words_and_is_not_pushed():
+    from dataclasses import replace
+
+    modelled = replace(chat("a", "Travel plans to Norway", 3.0), title_source="model")
+    merged, _, renames = sync_plan({"fast": [modelled], "capable": [chat("a", "where is oslo", 9.0)]}, [])
+    assert [(s.title, s.title_source) for s in merged] == [("Travel plans to Norway", "model")]
+    assert renames == {}
+
+
 def test_nothing_to_do_when_the_copies_agree():
     listings = {"fast": [chat("a", "Same", 8.0)], "capable": [chat("a", "Same", 3.0)]}
     assert sync_plan(listings, [Tombstone("other", 1.0)])[1:] == ({}, {})
@@ -72,24 +91,39 @@ def test_a_deleted_chat_leaves_a_tombstone_listed_with_the_sessions(app: Flask, 
 
 
 def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Path):
-    import uuid
 
     from engine.migrations import m007_tombstones
     from engine.storage import Store
-    from tests.support import database_before
+    from tests.support import chat_before
 
     path = tmp_path / "m006.sqlite3"
-    db = database_before(path, m007_tombstones)
-    sid = str(uuid.uuid4())
-    db.execute("insert into sessions (id, title, created_at, updated_at) values (?, 'Old', 1.0, 2.0)", (sid,))
-    db.commit()
-    db.close()
+    sid = chat_before(path, m007_tombstones)
 
     store = Store(f"sqlite:///{path}")
     assert store.list_tombstones() == []
     assert store.delete_session(sid)
     assert [t.session_id for t in store.list_tombstones()] == [sid]
     store.close()
+
+
+def test_a_rename_is_the_users_and_a_model_title_never_replaces_it(app: Flask, client: FlaskClient):
+    import uuid
+
+    from shared.schemas import ChatMessage
+
+    store = app.extensions["ruschat"].store
+    sid = str(uuid.uuid4())
+    store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "where is oslo"))
+    assert store.title_source(sid) == "opening"
+    updated_at = store.get_session(sid).updated_at
+    assert store.set_model_title(sid, "Oslo's location")
+    assert store.get_session(sid).updated_at == updated_at  # the chat keeps its place
+    assert not store.set_model_title(sid, "A second model title")  # one model title per chat
+    renamed = client.patch(f"/api/sessions/{sid}", json={"title": "Mine"}).get_json()
+    assert (renamed["title"], renamed["title_source"]) == ("Mine", "user")
+    assert not store.set_model_title(sid, "Late model title")
+    assert client.get(f"/api/sessions/{sid}").get_json()["title"] == "Mine"
+    assert store.title_source(str(uuid.uuid4())) is None
 
 
 def test_an_import_brings_a_deleted_chat_back_everywhere(client):

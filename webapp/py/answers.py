@@ -31,6 +31,10 @@ from shared.sse import ServerSentEvent
 from state import AppState, Generation, Service
 from view_messages import GrowingAnswer, MessageActions
 
+TITLE_WAITS = (3.0, 6.0, 12.0)
+"""Seconds between the history reloads that pick up the title the model writes for a new
+chat after its first answer (engine.titles); none once the chat has a title of its own."""
+
 
 def now() -> float:
     """Seconds since the epoch, as the services store them."""
@@ -92,6 +96,17 @@ class Answers:
         js.location.hash = f"chat={chat.session_id}"
         body = chat.request(path, continue_answer=continued is not None).to_dict()
         await self.follow(generations, lambda g: g.service.url + "/api/chat", body)
+        if continued is None and sum(m.role == "user" for m in path) == 1:
+            asyncio.ensure_future(self.await_title(chat.session_id))
+
+    async def await_title(self, session_id: str) -> None:
+        """Reload the history a few times, until the chat's title is the model's (or the user's)."""
+        for wait in TITLE_WAITS:
+            await asyncio.sleep(wait)
+            session = next((s for s in self.state.sessions if s.id == session_id), None)
+            if session is None or session.title_source != "opening":
+                return
+            await self.refresh_history()
 
     def attach(self, message: Message) -> Generation | None:
         """Count an answer its service is still writing (found on opening its chat) as a

@@ -1,0 +1,150 @@
+"""Titles written by the model after a chat's first answer (engine.titles)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from engine.app import create_app, shutdown
+from engine.settings import ServiceConfig
+from engine.storage import Store
+from engine.titles import MAX_TITLE_CHARS, Titles, clean_title
+from engine.writer import WriteFailed
+from tests.fakes import FakeEngine
+
+
+@pytest.mark.parametrize(
+    ("proposal", "title"),
+    [
+        ('"Trip to Oslo"', "Trip to Oslo"),
+        ("**Title:** Oslo *weekend* plans.\nMore text", "Oslo weekend plans"),
+        ("\n\n# Norway's capital\n", "Norway's capital"),
+        ("'Fjords'", "Fjords"),
+        ("“Fjords”", "Fjords"),
+        ('The title of this conversation is "Baking Sourdough Bread at Home:"', "Baking Sourdough Bread at Home"),
+        ('The title of this conversation is "The Python Reversal of Lists: A', "The Python Reversal of Lists: A"),
+        ("one two three four five six seven eight nine ten", "one two three four five six seven eight"),
+        ("", None),
+        ('"" **', None),
+    ],
+)
+def test_proposals_are_cleaned_into_one_line(proposal: str, title: str | None):
+    assert clean_title(proposal) == title
+
+
+def test_long_proposals_are_cut_on_a_word():
+    title = clean_title("incomprehensibilities " * 8)
+    assert title is not None and len(title) <= MAX_TITLE_CHARS and title.endswith("incomprehensibilities…")
+
+
+def wait_for(predicate, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "not within the wait"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def titled_app(config: ServiceConfig) -> Iterator[Flask]:
+    app = create_app(replace(config, titles=True), engine=FakeEngine(pieces=["Oslo", " trip", "!"]))
+    yield app
+    shutdown(app)
+
+
+def ask(client: FlaskClient, sid: str, *questions: str) -> None:
+    messages, parent = [], None
+    for i, question in enumerate(questions):
+        messages.append({"id": str(uuid.uuid4()), "role": "user", "content": question})
+        if i < len(questions) - 1:
+            messages.append({"id": str(uuid.uuid4()), "role": "assistant", "content": "earlier answer"})
+    body = {"session_id": sid, "messages": messages, "parent_id": parent}
+    response = client.post("/api/chat", json=body)
+    assert response.status_code == 200
+    response.get_data()
+
+
+def test_the_first_answer_brings_a_model_title(titled_app: Flask):
+    client = titled_app.test_client()
+    sid = str(uuid.uuid4())
+    ask(client, sid, "where is oslo")
+    wait_for(lambda: client.get(f"/api/sessions/{sid}").get_json()["title_source"] == "model")
+    assert client.get(f"/api/sessions/{sid}").get_json()["title"] == "Oslo trip"
+    titles = titled_app.extensions["ruschat"].titles
+    wait_for(lambda: titles.pending() == 0)
+    # It ran as a background job on this service's own model (no peer: --summarizer self).
+    assert titled_app.extensions["ruschat"].scheduler.status().background == 0
+    assert 'ruschat_background_jobs_total{finish_reason="stop"} 1.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_a_later_question_or_a_user_title_brings_none(titled_app: Flask):
+    client = titled_app.test_client()
+    later, renamed = str(uuid.uuid4()), str(uuid.uuid4())
+    ask(client, later, "first", "second")
+    ask(client, renamed, "where is oslo")
+    client.patch(f"/api/sessions/{renamed}", json={"title": "Mine"})
+    wait_for(lambda: titled_app.extensions["ruschat"].titles.pending() == 0)
+    assert client.get(f"/api/sessions/{later}").get_json()["title_source"] == "opening"
+    kept = client.get(f"/api/sessions/{renamed}").get_json()
+    assert (kept["title"], kept["title_source"]) == ("Mine", "user")
+
+
+class ScriptedWriter:
+    model = "writer"
+    service = "test"
+
+    def __init__(self, *answers: str | WriteFailed) -> None:
+        self.answers = list(answers)
+        self.calls: list[bool] = []
+
+    def __call__(self, messages, max_tokens: int, background: bool = False) -> str:
+        self.calls.append(background)
+        answer = self.answers.pop(0)
+        if isinstance(answer, WriteFailed):
+            raise answer
+        return answer
+
+
+@pytest.fixture
+def store(tmp_path) -> Iterator[Store]:
+    store = Store(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    yield store
+    store.close()
+
+
+def chat(store: Store) -> str:
+    from shared.schemas import ChatMessage
+
+    sid = str(uuid.uuid4())
+    store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "where is oslo"))
+    return sid
+
+
+def test_a_preempted_title_is_asked_again_a_failed_one_not(store: Store):
+    writer = ScriptedWriter(WriteFailed("preempted", retry=True), "Oslo")
+    titles = Titles(store, writer, retry_seconds=0.01)
+    sid = chat(store)
+    titles.propose(sid, "where is oslo", "In Norway")
+    wait_for(lambda: titles.pending() == 0)
+    assert store.get_session(sid).title == "Oslo" and writer.calls == [True, True]
+
+    down = ScriptedWriter(WriteFailed("unreachable"))
+    titles = Titles(store, down, retry_seconds=0.01)
+    other = chat(store)
+    titles.propose(other, "where is oslo", "In Norway")
+    wait_for(lambda: titles.pending() == 0)
+    assert store.title_source(other) == "opening" and len(down.calls) == 1
+
+
+def test_a_closed_service_starts_no_title(store: Store):
+    writer = ScriptedWriter("Oslo")
+    titles = Titles(store, writer)
+    titles.close()
+    sid = chat(store)
+    titles.propose(sid, "where is oslo", "In Norway")
+    assert titles.pending() == 0 and writer.calls == [] and store.title_source(sid) == "opening"
