@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from engine.context import Service, current
 from engine.errors import ApiError
-from engine.inference import CannotContinue, Prompt, PromptTooLong
+from engine.generation import CannotContinue, Prompt, PromptTooLong
 from engine.jobs import Finished, Job
 from engine.live import LiveAnswer
 from engine.paging import decode_cursor, encode_cursor, page_limit

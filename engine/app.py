@@ -10,7 +10,8 @@ from sqlalchemy.engine import make_url
 from engine import api, errors, openai_api, openapi, security, status, transfer_api
 from engine.context import Service, attach
 from engine.cpu import Budget, CpuBudget, FixedBudget
-from engine.inference import Engine, LlamaEngine
+from engine.generation import Engine
+from engine.inference import LlamaEngine
 from engine.live import LiveAnswers
 from engine.metrics import Metrics
 from engine.remote import RemoteEngine

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from flask import Flask, current_app
 
-from engine.inference import Engine
+from engine.generation import Engine
 from engine.live import LiveAnswers
 from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig

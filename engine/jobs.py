@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from engine.inference import Prompt
+from engine.generation import Prompt
 from shared.chunks import Timings, TokenLogprob, Usage
 from shared.schemas import GenerationParams
 

@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 from engine.api import read_json, submit
 from engine.context import Service, current
 from engine.errors import ApiError, error_response
-from engine.inference import Prompt, PromptTooLong
+from engine.generation import Prompt, PromptTooLong
 from engine.jobs import Event, Finished, Job, Token
 from engine.sampling import grammar_for
 from engine.streaming import DONE, client_gone, error_for, event_stream, sse, wait_for_result

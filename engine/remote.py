@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from engine.inference import DEFAULT_CONTEXT, MIN_ANSWER_TOKENS, Prompt, PromptTooLong, Step, answer_budget
+from engine.generation import DEFAULT_CONTEXT, MIN_ANSWER_TOKENS, Prompt, PromptTooLong, Step, answer_budget
 from shared.schemas import GenerationParams
 from shared.sse import SSEDecoder
 

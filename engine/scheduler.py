@@ -26,7 +26,7 @@ from typing import cast
 
 from engine.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
 from engine.cpu import Budget, FixedBudget, Grant
-from engine.inference import Engine, PromptTooLong
+from engine.generation import Engine, PromptTooLong
 from engine.jobs import Finished, Job, Queued, Started, Token
 from engine.stops import StopFilter
 from shared.chunks import Timings, TokenLogprob, Usage

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.inference import Engine
+from engine.generation import Engine
 from engine.scheduler import Scheduler
 from engine.storage import Store
 from engine.writer import WriteFailed, Writer, writer_for

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from engine.inference import MIN_ANSWER_TOKENS, Engine, Prompt, PromptTooLong
+from engine.generation import MIN_ANSWER_TOKENS, Engine, Prompt, PromptTooLong
 from shared.chunks import ContextInfo
 from shared.schemas import ChatMessage, GenerationParams, Summary
 

@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Protocol
 
-from engine.inference import Engine, PromptTooLong
+from engine.generation import Engine, PromptTooLong
 from engine.jobs import Finished, Job
 from engine.scheduler import QueueFull, Scheduler
 from shared.schemas import GenerationParams

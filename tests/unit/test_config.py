@@ -6,7 +6,7 @@ import pytest
 
 from backend_qwen import PROFILE as QWEN
 from backend_tinyllama import PROFILE as TINYLLAMA
-from engine.inference import resolve_context_size
+from engine.generation import resolve_context_size
 from engine.model_files import BUNDLED, ModelMissing
 from engine.settings import DEFAULT_ORIGINS, config_from_args, database_url
 

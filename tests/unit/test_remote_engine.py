@@ -14,7 +14,7 @@ from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
 from engine.cpu import FixedBudget
-from engine.inference import Prompt, PromptTooLong
+from engine.generation import Prompt, PromptTooLong
 from engine.jobs import Job
 from engine.remote import RemoteEngine, request_body
 from engine.scheduler import QueueFull, Scheduler

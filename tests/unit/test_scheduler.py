@@ -6,7 +6,7 @@ from contextlib import contextmanager
 import pytest
 
 from engine.cpu import FixedBudget
-from engine.inference import Prompt
+from engine.generation import Prompt
 from engine.jobs import Job, Started, Token
 from engine.scheduler import MAX_BACKGROUND, QueueFull, Scheduler
 from shared.schemas import GenerationParams

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.inference import LlamaEngine, Prompt, Slot
+from engine.generation import Prompt
+from engine.inference import LlamaEngine, Slot
 
 SYSTEM = list(range(100, 130))  # a default system prompt every chat starts with
 

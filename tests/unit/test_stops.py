@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.cpu import FixedBudget
-from engine.inference import Prompt
+from engine.generation import Prompt
 from engine.jobs import Job
 from engine.scheduler import Scheduler
 from engine.stops import StopFilter

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.inference import PromptTooLong
+from engine.generation import PromptTooLong
 from engine.window import answer_reserve, block_starts, conversation, fit
 from shared.schemas import ChatMessage, GenerationParams, Summary, new_id
 from tests.fakes import FakeEngine
