@@ -64,6 +64,7 @@ PAGE_FILES = (
     "context_gauge.py",
     "view_context.py",
     "transfer_actions.py",
+    "a11y.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")

@@ -17,6 +17,7 @@ import json
 
 import js
 
+import a11y
 import shortcuts
 import view_settings
 import view_tools
@@ -62,6 +63,7 @@ def main() -> None:
     dom.on(dom.by_testid("search-input"), "input", search.on_input)
     dom.on(dom.by_testid("search-input"), "keydown", search.on_key)
     shortcuts.install(dom, state, actions, search)
+    a11y.install(dom)
     asyncio.ensure_future(actions.start())
 
 

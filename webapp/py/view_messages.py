@@ -162,7 +162,9 @@ def controls(dom: Dom, state: AppState, message: Message, actions: MessageAction
 
 def button(dom: Dom, text: str, testid: str, title: str) -> Any:
     node = dom.element("button", text, f"control {testid}", data_testid=testid, title=title, type="button")
-    node.setAttribute("aria-label", title)
+    # A word is its own name (the title describes it); a symbol (‹ ›) is named by the title.
+    if not any(c.isalpha() for c in text):
+        node.setAttribute("aria-label", title)
     return node
 
 
