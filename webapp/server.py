@@ -23,6 +23,7 @@ from flask import Flask, Response, abort, request, send_from_directory
 
 from engine.security import host_name
 from engine.settings import LOCAL_HOSTS
+from webapp import offline
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -89,6 +90,8 @@ modules they import): about 250 KB zipped instead of 1.2 MB. A unit test proves 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("image/svg+xml", ".svg")
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,38 @@ def create_app(config: WebConfig) -> Flask:
     def favicon() -> Response:
         return send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml")
 
+    @app.get("/manifest.webmanifest")
+    def web_manifest() -> Response:
+        return Response(json.dumps(offline.manifest()), mimetype="application/manifest+json")
+
+    install_service_worker(app, config.allowed_hosts[0])
     return app
+
+
+def install_service_worker(app: Flask, host: str) -> None:
+    """``/sw.js``, its precache list and release version taken from what this app serves
+    (asked as ``host``, one of the names it accepts)."""
+    urls = offline.precache_urls(
+        PAGE_FILES, SHARED_FILES, HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist"
+    )
+    worker: dict[str, str] = {}
+
+    @app.get("/sw.js")
+    def service_worker() -> Response:
+        response = Response(worker["source"], mimetype="text/javascript")
+        response.headers["Cache-Control"] = "no-cache"  # a new release is seen at the next visit
+        return response
+
+    client = app.test_client()
+    base = f"http://{host}"
+
+    def body(url: str) -> bytes:
+        with client.get(url, base_url=base) as response:  # closed: files are streamed
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answers {response.status_code}: the service worker cannot precache it")
+            return response.get_data()
+
+    worker["source"], app.config["RELEASE"] = offline.service_worker(urls, body)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
