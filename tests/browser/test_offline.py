@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import requests
 
 from tests.browser.conftest import LOCAL, ChatPage, running_stack
+from tests.support import Process
 
 pytestmark = pytest.mark.browser
 
@@ -16,6 +19,10 @@ const done = arguments[arguments.length - 1];
 const link = document.querySelector('link[rel=manifest]');
 fetch(link.href).then((r) => r.json()).then(done, (e) => done({error: String(e)}));
 """
+
+
+def config_text(page: ChatPage) -> str:
+    return page.driver.execute_script("return document.getElementById('ruschat-config').textContent")
 
 
 def test_a_reload_works_while_the_web_app_server_is_down(driver, tmp_path):
@@ -40,3 +47,32 @@ def test_a_reload_works_while_the_web_app_server_is_down(driver, tmp_path):
         page.type("Say hello in one short sentence.")
         assert page.wait_answer(1).text.strip()
         assert page.requested_hosts() <= LOCAL
+
+        # A new release (here: the page names the fast service differently) replaces the old
+        # one: the page, loaded from the old cache, reloads itself once the new worker took over.
+        renamed = stack.fast.url.replace("127.0.0.1", "localhost")
+        web = Process(
+            [
+                sys.executable,
+                "-m",
+                "webapp",
+                "--port",
+                "{port}",
+                "--fast-url",
+                renamed,
+                "--capable-url",
+                stack.capable.url,
+            ],
+            tmp_path / "web2.log",
+            port=stack.web.port,
+            ready_path="/",
+        ).start()
+        try:
+            newer = requests.get(f"{web.url}/sw.js", timeout=5).text.split('const VERSION = "', 1)[1].split('"', 1)[0]
+            assert newer != release
+            page.driver.refresh()
+            page.wait(lambda d: renamed in config_text(page), 60, "the new release's page")
+            page.wait_ready()
+            assert page.driver.execute_async_script(CACHES) == [f"ruschat-{newer}"]
+        finally:
+            web.stop()
