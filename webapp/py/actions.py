@@ -55,6 +55,7 @@ class Actions:
         if wanted and any(s.id == wanted for s in self.state.sessions):
             await self.open_session(wanted)
         self.dom.document.body.setAttribute("data-ready", "true")
+        js.performance.mark("ruschat:ready")  # bench/start.py
         view_composer.focus_input(self.dom)
 
     # ----------------------------------------------------------------------- services

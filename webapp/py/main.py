@@ -17,6 +17,9 @@ import json
 
 import js
 
+# The mark before the page's imports times them (bench/start.py).
+js.performance.mark("ruschat:python")
+
 import a11y
 import shortcuts
 import view_settings
@@ -33,6 +36,7 @@ from view_layout import THEME_KEY, Layout
 
 
 def main() -> None:
+    js.performance.mark("ruschat:imported")
     dom = Dom(js.document)
     config = json.loads(js.document.getElementById("ruschat-config").textContent)
     Credentials.key = config.get("api_key")
