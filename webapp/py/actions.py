@@ -57,6 +57,8 @@ class Actions:
         self.dom.document.body.setAttribute("data-ready", "true")
         js.performance.mark("ruschat:ready")  # bench/start.py
         view_composer.focus_input(self.dom)
+        await asyncio.sleep(0.05)  # let the browser paint the ready page first
+        import render  # noqa: F401  (Markdown, for the first answer: view_messages imports it late)
 
     # ----------------------------------------------------------------------- services
 
