@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,11 +44,9 @@ def manifest() -> dict[str, object]:
     }
 
 
-def precache_urls(page_files: Iterable[str], shared_files: Iterable[str], static: Path, pyscript: Path) -> list[str]:
+def precache_urls(static: Path, pyscript: Path) -> list[str]:
     """Every URL the page loads from this server (the service worker's precache list)."""
-    urls = ["/", "/pyscript.json", "/manifest.webmanifest", "/favicon.ico", "/py/vendor.zip"]
-    urls += [f"/py/{name}" for name in page_files]
-    urls += [f"/shared/{name}" for name in shared_files]
+    urls = ["/", "/pyscript.json", "/manifest.webmanifest", "/favicon.ico", "/py/main.py", "/py/page.zip"]
     urls += [f"/static/{p.relative_to(static).as_posix()}" for p in sorted(static.rglob("*")) if p.is_file()]
     urls += [f"/runtime/pyodide/{name}" for name in PYODIDE_FILES]
     # PyScript's chunks, without the source maps (only devtools asks for those).

@@ -193,11 +193,25 @@ def vendored_zip() -> bytes:
     return buffer.getvalue()
 
 
+def page_zip() -> bytes:
+    """Everything the page's Python imports, as one zip PyScript unpacks on load: the page's
+    modules, ``shared/`` and the vendored packages. One request instead of forty (the
+    modules stay served one by one too, under /py/ and /shared/, for reading)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(io.BytesIO(vendored_zip())) as vendored:
+            for info in vendored.infolist():
+                archive.writestr(info, vendored.read(info))
+        for name in PAGE_FILES:
+            if name != "main.py":
+                archive.write(HERE / "py" / name, name)
+        for name in SHARED_FILES:
+            archive.write(ROOT / "shared" / name, f"shared/{name}")
+    return buffer.getvalue()
+
+
 def pyscript_config() -> dict[str, object]:
-    files = {f"/shared/{name}": f"./shared/{name}" for name in SHARED_FILES}
-    files.update({f"/py/{name}": f"./{name}" for name in PAGE_FILES if name != "main.py"})
-    files["/py/vendor.zip"] = "./*"
-    return {"interpreter": "/runtime/pyodide/pyodide.mjs", "files": files}
+    return {"interpreter": "/runtime/pyodide/pyodide.mjs", "files": {"/py/page.zip": "./*"}}
 
 
 def create_app(config: WebConfig) -> Flask:
@@ -230,6 +244,10 @@ def create_app(config: WebConfig) -> Flask:
     @app.get("/py/vendor.zip")
     def vendor() -> Response:
         return Response(vendored_zip(), mimetype="application/zip")
+
+    @app.get("/py/page.zip")
+    def page_modules() -> Response:
+        return Response(page_zip(), mimetype="application/zip")
 
     @app.get("/py/<name>")
     def page_python(name: str) -> Response:
@@ -270,9 +288,7 @@ def create_app(config: WebConfig) -> Flask:
 def install_service_worker(app: Flask, host: str) -> None:
     """``/sw.js``, its precache list and release version taken from what this app serves
     (asked as ``host``, one of the names it accepts)."""
-    urls = offline.precache_urls(
-        PAGE_FILES, SHARED_FILES, HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist"
-    )
+    urls = offline.precache_urls(HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist")
     worker: dict[str, str] = {}
 
     @app.get("/sw.js")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import struct
+import zipfile
 
 from webapp import offline
 from webapp.server import PAGE_FILES, SHARED_FILES, WebConfig, create_app
@@ -26,9 +28,21 @@ def test_the_service_worker_precaches_the_page_runtime_and_python_and_names_its_
     urls = json.loads(source.split("const PRECACHE = ", 1)[1].split(";\n", 1)[0])
     version = source.split('const VERSION = "', 1)[1].split('"', 1)[0]
     assert len(version) == 16 and "{{" not in source
-    for needed in ("/", "/pyscript.json", "/py/vendor.zip", "/runtime/pyscript/core.js", "/static/style.css"):
+    for needed in (
+        "/",
+        "/pyscript.json",
+        "/py/main.py",
+        "/py/page.zip",
+        "/runtime/pyscript/core.js",
+        "/static/a11y.css",
+    ):
         assert needed in urls
-    assert {f"/py/{name}" for name in PAGE_FILES} | {f"/shared/{name}" for name in SHARED_FILES} <= set(urls)
+    # The page's Python comes in one zip: its modules, shared/ and the vendored packages.
+    assert client.get("/pyscript.json").get_json()["files"] == {"/py/page.zip": "./*"}
+    with zipfile.ZipFile(io.BytesIO(client.get("/py/page.zip").get_data())) as archive:
+        names = set(archive.namelist())
+    assert {name for name in PAGE_FILES if name != "main.py"} | {f"shared/{name}" for name in SHARED_FILES} <= names
+    assert {"markdown_it/__init__.py", "pygments/__init__.py"} <= names
     assert {f"/runtime/pyodide/{name}" for name in offline.PYODIDE_FILES} <= set(urls)
     assert not [url for url in urls if url.endswith(".map")]
     with client.get("/runtime/pyodide/pyodide.asm.wasm") as wasm:
