@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import contention, history, measure, report, restart
+from bench import start as page_start
 from engine.model_files import BUNDLED
 from engine.settings import REPO_ROOT
 from tests.support import Process, service_process
@@ -101,6 +102,11 @@ def run_history(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     return history.history(folder)
 
 
+def run_start(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The page's start in headless Chromium, warm and cold."""
+    return page_start.start(folder, runs=2 if args.quick else 5)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--model", type=Path, default=REPO_ROOT / "models" / BUNDLED.filename)
@@ -112,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument(
         "--only",
-        choices=["contention", "restart", "history"],
+        choices=["contention", "restart", "history", "start"],
         help="run one section, print its results and write them to <out>/<section>.json (nothing else)",
     )
     args = parser.parse_args(argv)
@@ -121,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model.is_file():
         sys.exit(f"error: {args.model} not found: run python3 scripts/setup.py first")
     if args.only:
-        section = {"contention": run_contention, "restart": run_restart, "history": run_history}[args.only]
+        section = {
+            "contention": run_contention,
+            "restart": run_restart,
+            "history": run_history,
+            "start": run_start,
+        }[args.only]
         with tempfile.TemporaryDirectory(prefix="ruschat-bench-") as tmp:
             result = {
                 "machine": machine(),
@@ -138,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                 history.update_markdown(
                     REPO_ROOT / "docs" / "BENCHMARKS.md", result["history"], result["machine"]["date"]
                 )
+        if args.only == "start":
+            print("\n" + "\n".join(page_start.rows(result["start"])))
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / f"{args.only}.json").write_text(json.dumps(result, indent=2))
         return 0

@@ -23,6 +23,7 @@ from flask import Flask, Response, abort, request, send_from_directory
 
 from engine.security import host_name
 from engine.settings import LOCAL_HOSTS
+from webapp import offline
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -66,6 +67,7 @@ PAGE_FILES = (
     "view_context.py",
     "transfer_actions.py",
     "history_actions.py",
+    "a11y.py",
 )
 """The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
 VENDORED = ("markdown_it", "mdurl", "pygments")
@@ -90,6 +92,8 @@ modules they import): about 250 KB zipped instead of 1.2 MB. A unit test proves 
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("image/svg+xml", ".svg")
 
 
 @dataclass(frozen=True)
@@ -191,11 +195,25 @@ def vendored_zip() -> bytes:
     return buffer.getvalue()
 
 
+def page_zip() -> bytes:
+    """Everything the page's Python imports, as one zip PyScript unpacks on load: the page's
+    modules, ``shared/`` and the vendored packages. One request instead of forty (the
+    modules stay served one by one too, under /py/ and /shared/, for reading)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with zipfile.ZipFile(io.BytesIO(vendored_zip())) as vendored:
+            for info in vendored.infolist():
+                archive.writestr(info, vendored.read(info))
+        for name in PAGE_FILES:
+            if name != "main.py":
+                archive.write(HERE / "py" / name, name)
+        for name in SHARED_FILES:
+            archive.write(ROOT / "shared" / name, f"shared/{name}")
+    return buffer.getvalue()
+
+
 def pyscript_config() -> dict[str, object]:
-    files = {f"/shared/{name}": f"./shared/{name}" for name in SHARED_FILES}
-    files.update({f"/py/{name}": f"./{name}" for name in PAGE_FILES if name != "main.py"})
-    files["/py/vendor.zip"] = "./*"
-    return {"interpreter": "/runtime/pyodide/pyodide.mjs", "files": files}
+    return {"interpreter": "/runtime/pyodide/pyodide.mjs", "files": {"/py/page.zip": "./*"}}
 
 
 def create_app(config: WebConfig) -> Flask:
@@ -229,6 +247,10 @@ def create_app(config: WebConfig) -> Flask:
     def vendor() -> Response:
         return Response(vendored_zip(), mimetype="application/zip")
 
+    @app.get("/py/page.zip")
+    def page_modules() -> Response:
+        return Response(page_zip(), mimetype="application/zip")
+
     @app.get("/py/<name>")
     def page_python(name: str) -> Response:
         if name not in PAGE_FILES:
@@ -257,7 +279,36 @@ def create_app(config: WebConfig) -> Flask:
     def favicon() -> Response:
         return send_from_directory(HERE / "static", "favicon.svg", mimetype="image/svg+xml")
 
+    @app.get("/manifest.webmanifest")
+    def web_manifest() -> Response:
+        return Response(json.dumps(offline.manifest()), mimetype="application/manifest+json")
+
+    install_service_worker(app, config.allowed_hosts[0])
     return app
+
+
+def install_service_worker(app: Flask, host: str) -> None:
+    """``/sw.js``, its precache list and release version taken from what this app serves
+    (asked as ``host``, one of the names it accepts)."""
+    urls = offline.precache_urls(HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist")
+    worker: dict[str, str] = {}
+
+    @app.get("/sw.js")
+    def service_worker() -> Response:
+        response = Response(worker["source"], mimetype="text/javascript")
+        response.headers["Cache-Control"] = "no-cache"  # a new release is seen at the next visit
+        return response
+
+    client = app.test_client()
+    base = f"http://{host}"
+
+    def body(url: str) -> bytes:
+        with client.get(url, base_url=base) as response:  # closed: files are streamed
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answers {response.status_code}: the service worker cannot precache it")
+            return response.get_data()
+
+    worker["source"], app.config["RELEASE"] = offline.service_worker(urls, body)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

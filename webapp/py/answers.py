@@ -16,6 +16,7 @@ from typing import Any
 
 import js
 
+import a11y
 import view_composer
 import view_context
 import view_messages
@@ -248,6 +249,9 @@ class Answers:
         answer = self.view_of(current)
         if answer is not None:
             view_messages.finish_answer(self.dom, answer, message)
+            if self.state.chat_of(current) is not None:
+                text = answer.node.querySelector(".content").textContent
+                a11y.announce(self.dom, a11y.answer_announcement(current.service.label, str(text), reason, error))
         chat = self.state.chat_of(current)
         if current.message_id is None or chat is None:
             return  # never stored (it failed first), or its chat is not open: nothing to keep here

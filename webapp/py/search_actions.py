@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import a11y
 import view_messages
 import view_search
 from branches import save_branches
@@ -42,11 +43,13 @@ class SearchActions:
             view_search.render_hits(self.dom, self.state, self)
 
     def on_key(self, event: Any) -> None:
-        """Escape in the box clears the search (and stops there: no answer is stopped)."""
+        """Escape in the box clears the search (and stops there: no answer is stopped); Down goes to the hits."""
         if event.key == "Escape" and not (event.shiftKey or event.ctrlKey or event.metaKey or event.altKey):
             event.preventDefault()
             event.stopPropagation()
             self.clear()
+        elif event.key == "ArrowDown" and a11y.focus_first(self.dom, "search-results"):
+            event.preventDefault()  # down from the box into the hits
 
     def clear(self) -> None:
         self.state.search.clear()

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import js
 
 import view_context
 import view_tools
 from dom import Dom
-from render import StreamingMarkdown, render_markdown
 from shared.schemas import GENERATING, Message
 from state import AppState, Service
+
+if TYPE_CHECKING:
+    from render import StreamingMarkdown
+
+# ``render`` (Markdown, and through it Pygments) is imported on first use, not at start:
+# importing markdown_it costs a few hundred ms the page's first paint need not wait for
+# (main.py imports it just after the page is ready, when nothing else is going on).
 
 RENDER_EVERY_MS = 60
 STATE_LABELS = {
@@ -30,6 +36,8 @@ class GrowingAnswer:
     def __init__(self, node: Any) -> None:
         self.node = node
         self.last_render = 0.0
+        from render import StreamingMarkdown
+
         self.markdown: StreamingMarkdown | None = StreamingMarkdown()
         """Renders the answer as it grows; None once it failed (the answer then shows as text)."""
         self.settled_nodes = 0
@@ -162,7 +170,9 @@ def controls(dom: Dom, state: AppState, message: Message, actions: MessageAction
 
 def button(dom: Dom, text: str, testid: str, title: str) -> Any:
     node = dom.element("button", text, f"control {testid}", data_testid=testid, title=title, type="button")
-    node.setAttribute("aria-label", title)
+    # A word is its own name (the title describes it); a symbol (‹ ›) is named by the title.
+    if not any(c.isalpha() for c in text):
+        node.setAttribute("aria-label", title)
     return node
 
 
@@ -181,6 +191,8 @@ def edit_field(dom: Dom, message_id: str, text: str) -> tuple[Any, Any, Any]:
 
 
 def set_markdown(node: Any, text: str) -> None:
+    from render import render_markdown
+
     try:
         node.innerHTML = render_markdown(text)
     except Exception as error:  # a renderer bug must not lose the answer: show it as text

@@ -101,12 +101,11 @@ def render_sessions(dom: Dom, state: AppState, _actions: Any = None) -> None:
                 item.appendChild(
                     dom.element("span", "●", "running", title="An answer is being written", aria_label="writing")
                 )
-            item.appendChild(
-                dom.element("button", "✎", "icon", data_testid="rename-session", title="Rename", type="button")
-            )
-            item.appendChild(
-                dom.element("button", "×", "icon", data_testid="delete-session", title="Delete", type="button")
-            )
+            for symbol, action, testid in (("✎", "Rename", "rename-session"), ("×", "Delete", "delete-session")):
+                label = f"{action} “{session.title}”"  # which chat, for a screen reader
+                button = dom.element("button", symbol, "icon", data_testid=testid, title=action, aria_label=label)
+                button.setAttribute("type", "button")
+                item.appendChild(button)
             items.appendChild(item)
         group.appendChild(items)
         fragment.appendChild(group)

@@ -47,7 +47,7 @@ def show_stats(dom: Dom, node: Any, stats: AnswerStats) -> None:
     if not text or not tools or tools.querySelector(".stats"):
         return
     details = dom.element("details", None, "stats", data_testid="answer-stats")
-    details.appendChild(dom.element("summary", "Stats", None, data_testid="stats-toggle", title=text, aria_label=text))
+    details.appendChild(dom.element("summary", "Stats", None, data_testid="stats-toggle", title=text))
     details.appendChild(dom.element("span", text, "stats-text"))
     tools.appendChild(details)
 

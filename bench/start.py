@@ -1,0 +1,146 @@
+"""How long the page takes to start, and where the time goes (``python -m bench --only start``).
+
+Both services and the web app run as in the browser tests; headless Chromium loads the page
+``runs`` times cold (a fresh profile each time: no HTTP cache, no service worker, no
+compiled WebAssembly) and ``runs`` times warm (one profile, after a first load installed the
+service worker). Each load reads the browser's own clock (Navigation and Resource Timing,
+and the marks the page sets: ``ruschat:python`` when our Python starts, ``ruschat:imported``
+after the page's imports, ``ruschat:ready`` with ``data-ready``) and splits navigation ->
+ready into phases. Medians of the runs are reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service as DriverService
+
+from tests.browser.conftest import CHROMIUM_FLAGS, running_stack
+
+RUNTIME = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+
+TIMES = r"""
+const mark = (name) => { const m = performance.getEntriesByName(name, "mark")[0]; return m ? m.startTime : null; };
+const resources = performance.getEntriesByType("resource");
+const end = (suffix) => Math.max(
+  0, ...resources.filter((r) => r.name.split("?")[0].endsWith(suffix)).map((r) => r.responseEnd));
+const ours = resources.filter((r) => /\/(py|shared)\//.test(new URL(r.name).pathname));
+const paint = performance.getEntriesByName("first-contentful-paint")[0];
+return {
+  fcp: paint ? paint.startTime : null,
+  pyscript: end("/runtime/pyscript/core.js"),
+  runtime: Math.max(...arguments[0].map((name) => end("/runtime/pyodide/" + name))),
+  files_start: Math.min(...ours.map((r) => r.startTime)),
+  files_end: Math.max(...ours.map((r) => r.responseEnd)),
+  python: mark("ruschat:python"),
+  imported: mark("ruschat:imported"),
+  ready: mark("ruschat:ready"),
+  bytes: resources.reduce((sum, r) => sum + (r.transferSize || 0), 0),
+  from_worker: resources.filter((r) => r.workerStart > 0).length,
+  resources: resources.length,
+};
+"""
+CONTROLLED = "return !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
+
+
+def chromium(profile: Path) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_experimental_option("prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]})
+    return webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+
+
+def wait(driver: webdriver.Chrome, script: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(script):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for: {script}")
+        time.sleep(0.02)
+
+
+def load(driver: webdriver.Chrome, url: str) -> dict[str, Any]:
+    """One load of the page, its phases in ms from navigation start."""
+    driver.get("about:blank")
+    driver.get(url)
+    wait(driver, "return document.body && document.body.dataset.ready === 'true'")
+    raw = driver.execute_script(TIMES, list(RUNTIME))
+    phases = {
+        "first_paint_ms": raw["fcp"],
+        "pyscript_loaded_ms": raw["pyscript"],
+        "runtime_loaded_ms": raw["runtime"],
+        "files_requested_ms": raw["files_start"],
+        "files_loaded_ms": raw["files_end"],
+        "python_started_ms": raw["python"],
+        "imported_ms": raw["imported"],
+        "ready_ms": raw["ready"],
+    }
+    return {
+        **{k: round(v, 1) if v is not None else None for k, v in phases.items()},
+        "kb_transferred": round(raw["bytes"] / 1024),
+        "from_service_worker": raw["from_worker"],
+        "requests": raw["resources"],
+    }
+
+
+def median(loads: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = loads[0].keys()
+    return {k: round(statistics.median(x[k] for x in loads if x[k] is not None), 1) for k in keys}
+
+
+def start(folder: Path, runs: int = 5) -> dict[str, Any]:
+    with running_stack(folder) as stack:
+        url = stack.web.url.replace("127.0.0.1", "localhost") + "/"
+        cold = []
+        for _ in range(runs):
+            with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
+                driver = chromium(Path(profile))
+                try:
+                    cold.append(load(driver, url))
+                finally:
+                    driver.quit()
+        with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
+            driver = chromium(Path(profile))
+            try:
+                load(driver, url)  # installs the service worker
+                wait(driver, CONTROLLED)
+                time.sleep(1)  # let it finish precaching before the first measured load
+                warm = [load(driver, url) for _ in range(runs)]
+            finally:
+                driver.quit()
+    return {"runs": runs, "cold": median(cold), "warm": median(warm), "cold_loads": cold, "warm_loads": warm}
+
+
+PHASES = (
+    ("first paint (static shell)", "first_paint_ms", None),
+    ("PyScript loaded", "pyscript_loaded_ms", None),
+    ("runtime files loaded", "runtime_loaded_ms", None),
+    ("interpreter up, our files asked for", "files_requested_ms", "runtime_loaded_ms"),
+    ("our files loaded (page, shared/, vendor.zip)", "files_loaded_ms", "files_requested_ms"),
+    ("our Python starts", "python_started_ms", "files_loaded_ms"),
+    ("page modules imported", "imported_ms", "python_started_ms"),
+    ("data-ready (services probed, history drawn)", "ready_ms", "imported_ms"),
+)
+
+
+def rows(result: dict[str, Any]) -> list[str]:
+    """A Markdown table: each phase's end (and its own duration), warm and cold medians."""
+    lines = ["| phase | warm: at (took) | cold: at (took) |", "|---|---:|---:|"]
+    for label, key, since in PHASES:
+        cells = []
+        for kind in ("warm", "cold"):
+            at = result[kind][key]
+            took = f" ({at - result[kind][since]:.0f})" if since else ""
+            cells.append(f"{at:.0f} ms{took}")
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
+    lines.append(
+        "| transferred | {:.0f} KB | {:.0f} KB |".format(*(result[k]["kb_transferred"] for k in ("warm", "cold")))
+    )
+    return lines
