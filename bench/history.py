@@ -70,19 +70,9 @@ def fill(db: Path, chats: int, messages: int, service: str, now: float) -> list[
 @contextmanager
 def chromium() -> Iterator[Any]:
     """Headless Chromium, offline, as the browser tests start it."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
+    from tests.browser.conftest import new_chromium
 
-    from tests.browser.conftest import CHROMIUM_FLAGS
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="ruschat-bench-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_experimental_option("prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]})
-    driver = webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+    driver = new_chromium(Path(tempfile.mkdtemp(prefix="ruschat-bench-chromium-")))
     try:
         yield driver
     finally:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service as DriverService
 
-from tests.browser.conftest import CHROMIUM_FLAGS, running_stack
+from tests.browser.conftest import new_chromium, running_stack
 
 RUNTIME = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 
@@ -46,16 +45,6 @@ return {
 };
 """
 CONTROLLED = "return !!(navigator.serviceWorker && navigator.serviceWorker.controller)"
-
-
-def chromium(profile: Path) -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={profile}")
-    options.add_experimental_option("prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]})
-    return webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
 
 
 def wait(driver: webdriver.Chrome, script: str, timeout: float = 60) -> None:
@@ -101,13 +90,13 @@ def start(folder: Path, runs: int = 5) -> dict[str, Any]:
         cold = []
         for _ in range(runs):
             with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
-                driver = chromium(Path(profile))
+                driver = new_chromium(Path(profile))
                 try:
                     cold.append(load(driver, url))
                 finally:
                     driver.quit()
         with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
-            driver = chromium(Path(profile))
+            driver = new_chromium(Path(profile))
             try:
                 load(driver, url)  # installs the service worker
                 wait(driver, CONTROLLED)

@@ -98,19 +98,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
 
 
-@pytest.fixture(scope="module")
-def driver() -> Iterator[webdriver.Chrome]:
+def new_chromium(profile: Path, logging: bool = False) -> webdriver.Chrome:
+    """Debian's Chromium, headless and offline, on the ``profile`` folder: the browser of the
+    tests and the benchmarks. ``logging``: keep the performance log (every request)."""
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="ruschat-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
     # Debian's Chromium opens its search engine's start page unless told otherwise.
     options.add_experimental_option("prefs", {"session.restore_on_startup": 4, "session.startup_urls": ["about:blank"]})
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    if logging:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     # An explicit driver path: Selenium must never try to download one.
-    chrome = webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+    return webdriver.Chrome(options=options, service=DriverService("/usr/bin/chromedriver"))
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[webdriver.Chrome]:
+    chrome = new_chromium(Path(tempfile.mkdtemp(prefix="ruschat-chromium-")), logging=True)
     try:
         yield chrome
     finally:
