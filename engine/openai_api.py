@@ -22,7 +22,8 @@ from engine.jobs import Event, Finished, Job, Token
 from engine.sampling import grammar_for
 from engine.streaming import DONE, client_gone, error_for, event_stream, sse, wait_for_result
 from shared.chunks import Usage, completion_chunk, final_chunk, openai_finish_reason, usage_chunk
-from shared.schemas import CompletionRequest, GenerationParams, new_id
+from shared.openai_schemas import CompletionRequest
+from shared.schemas import GenerationParams, new_id
 
 bp = Blueprint("openai", __name__, url_prefix="/v1")
 

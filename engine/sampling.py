@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from shared.chunks import TokenLogprob
-from shared.schemas import GenerationParams, ResponseFormat
+from shared.openai_schemas import ResponseFormat
+from shared.schemas import GenerationParams
 
 REPEAT_WINDOW = 64
 """Penalties look at this many of the answer's latest tokens (llama.cpp's default)."""

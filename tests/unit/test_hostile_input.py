@@ -8,7 +8,8 @@ import uuid
 import pytest
 from flask.testing import FlaskClient
 
-from shared.schemas import ChatSettings, CompletionRequest, GenerationParams, SchemaError, ServiceInfo
+from shared.openai_schemas import CompletionRequest
+from shared.schemas import ChatSettings, GenerationParams, SchemaError, ServiceInfo
 from tests.unit.test_app import assert_error, chat_body, history
 
 SURROGATE = "\ud800"

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from engine.sampling import grammar_for, sampler_seed, token_logprob
-from shared.schemas import ResponseFormat
+from shared.openai_schemas import ResponseFormat
 
 
 def test_a_client_seed_maps_to_a_fixed_llama_seed_never_the_random_one():

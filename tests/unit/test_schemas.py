@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from shared.chunks import Timings, Usage, completion_chunk, final_chunk, parse_chunk
+from shared.openai_schemas import CompletionRequest
 from shared.schemas import (
     ChatRequest,
-    CompletionRequest,
     ErrorInfo,
     GenerationParams,
     Limits,

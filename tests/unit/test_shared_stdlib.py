@@ -14,7 +14,7 @@ import json, sys
 before = set(sys.modules)
 sys.path.insert(0, sys.argv[1])
 import shared.schemas, shared.chunks, shared.history, shared.sse, shared.transfer, shared.importers
-import shared.sidebar
+import shared.sidebar, shared.openai_schemas
 new = sorted(m.split('.')[0] for m in set(sys.modules) - before)
 print(json.dumps([m for m in new if m not in sys.stdlib_module_names and m != 'shared']))
 """
