@@ -18,6 +18,10 @@ def engine_url(url: str) -> str:
     return url
 
 
+DIALECTS = ("sqlite", "postgresql")
+"""The databases the history store runs on (Store refuses others when it opens)."""
+
+
 def insert(dialect: str, table: Any) -> Any:
     """An INSERT that can say ``on_conflict_do_nothing()`` / ``on_conflict_do_update()``
     (both SQLite and PostgreSQL spell the clause ``ON CONFLICT``)."""
@@ -25,7 +29,7 @@ def insert(dialect: str, table: Any) -> Any:
         return postgresql.insert(table)
     if dialect == "sqlite":
         return sqlite.insert(table)
-    raise NotImplementedError(f"the history store does not support {dialect} databases")
+    raise ValueError(f"the history database must be one of {', '.join(DIALECTS)}, not {dialect}")
 
 
 def clock(dialect: str) -> ColumnElement[float]:

@@ -84,7 +84,7 @@ class Store:
         else:  # a server: a connection may have gone away between two requests
             self.engine = create_engine(url, pool_pre_ping=True)
         self.dialect = self.engine.dialect.name
-        if self.dialect not in ("sqlite", "postgresql"):
+        if self.dialect not in sql.DIALECTS:
             raise ValueError(f"the history database must be SQLite or PostgreSQL, not {self.dialect}")
         migrate(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
