@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, literal, literal_column
+from sqlalchemy import ColumnElement, Float, literal_column
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -37,11 +37,7 @@ def clock(dialect: str) -> ColumnElement[float]:
     database agree on it even when their clocks do not."""
     if dialect == "postgresql":
         return literal_column("extract(epoch from clock_timestamp())::float8", Float)
-    if dialect == "sqlite":
-        return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)
-    import time
-
-    return literal(time.time(), Float)
+    return literal_column("((julianday('now') - 2440587.5) * 86400.0)", Float)  # SQLite (DIALECTS)
 
 
 MIGRATION_LOCK = 0x5275_5363  # "RuSc"
