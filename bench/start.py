@@ -6,7 +6,9 @@ compiled WebAssembly) and ``runs`` times warm (one profile, after a first load i
 service worker). Each load reads the browser's own clock (Navigation and Resource Timing,
 and the marks the page sets: ``ruschat:python`` when our Python starts, ``ruschat:imported``
 after the page's imports, ``ruschat:ready`` with ``data-ready``) and splits navigation ->
-ready into phases. Medians of the runs are reported.
+ready into phases. Medians of the runs are reported. The same loads, in turns, go to a
+second web app started with ``--snapshot off`` (Python started in the page rather than
+restored from the interpreter snapshot, webapp/snapshot.py): the ratio compares one run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from selenium import webdriver
 
-from tests.browser.conftest import new_chromium, running_stack
+from tests.browser.conftest import new_chromium, running_stack, web_process
 
 RUNTIME = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
 
@@ -84,27 +86,49 @@ def median(loads: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: round(statistics.median(x[k] for x in loads if x[k] is not None), 1) for k in keys}
 
 
+def cold_load(url: str) -> dict[str, Any]:
+    """A load in a fresh profile: no HTTP cache, no service worker, no compiled WebAssembly."""
+    with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
+        driver = new_chromium(Path(profile))
+        try:
+            return load(driver, url)
+        finally:
+            driver.quit()
+
+
 def start(folder: Path, runs: int = 5) -> dict[str, Any]:
+    """Cold and warm loads of the page as served (with the interpreter snapshot) and of the
+    same page from a second web app started with ``--snapshot off``, taken in turns."""
     with running_stack(folder) as stack:
-        url = stack.web.url.replace("127.0.0.1", "localhost") + "/"
-        cold = []
-        for _ in range(runs):
+        plain = web_process(folder / "web-plain.log", stack.fast.url, stack.capable.url, "--snapshot", "off")
+        plain.start()
+        try:
+            pages = {"snapshot": stack.web, "no_snapshot": plain}
+            urls = {kind: web.url.replace("127.0.0.1", "localhost") + "/" for kind, web in pages.items()}
+            cold: dict[str, list[dict[str, Any]]] = {kind: [] for kind in urls}
+            warm: dict[str, list[dict[str, Any]]] = {kind: [] for kind in urls}
+            for _ in range(runs):
+                for kind, url in urls.items():
+                    cold[kind].append(cold_load(url))
             with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
-                driver = new_chromium(Path(profile))
+                driver = new_chromium(Path(profile))  # one profile: each origin has its own worker
                 try:
-                    cold.append(load(driver, url))
+                    for url in urls.values():
+                        load(driver, url)  # installs the service worker
+                        wait(driver, CONTROLLED)
+                        time.sleep(1)  # let it finish precaching before the first measured load
+                    for _ in range(runs):
+                        for kind, url in urls.items():
+                            warm[kind].append(load(driver, url))
                 finally:
                     driver.quit()
-        with tempfile.TemporaryDirectory(prefix="ruschat-bench-chromium-") as profile:
-            driver = new_chromium(Path(profile))
-            try:
-                load(driver, url)  # installs the service worker
-                wait(driver, CONTROLLED)
-                time.sleep(1)  # let it finish precaching before the first measured load
-                warm = [load(driver, url) for _ in range(runs)]
-            finally:
-                driver.quit()
-    return {"runs": runs, "cold": median(cold), "warm": median(warm), "cold_loads": cold, "warm_loads": warm}
+        finally:
+            plain.stop()
+    result: dict[str, Any] = {"runs": runs}
+    for kind in urls:
+        result[kind] = {"cold": median(cold[kind]), "warm": median(warm[kind])}
+        result[kind] |= {"cold_loads": cold[kind], "warm_loads": warm[kind]}
+    return result
 
 
 PHASES = (
@@ -119,17 +143,26 @@ PHASES = (
 )
 
 
+COLUMNS = (("snapshot", "warm"), ("snapshot", "cold"), ("no_snapshot", "warm"), ("no_snapshot", "cold"))
+
+
 def rows(result: dict[str, Any]) -> list[str]:
-    """A Markdown table: each phase's end (and its own duration), warm and cold medians."""
-    lines = ["| phase | warm: at (took) | cold: at (took) |", "|---|---:|---:|"]
+    """A Markdown table: each phase's end (and its own duration), warm and cold medians, with
+    the interpreter snapshot and without it; then ready's ratio, without / with."""
+    lines = [
+        "| phase | snapshot, warm: at (took) | snapshot, cold | no snapshot, warm | no snapshot, cold |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for label, key, since in PHASES:
         cells = []
-        for kind in ("warm", "cold"):
-            at = result[kind][key]
-            took = f" ({at - result[kind][since]:.0f})" if since else ""
+        for page, kind in COLUMNS:
+            at = result[page][kind][key]
+            took = f" ({at - result[page][kind][since]:.0f})" if since else ""
             cells.append(f"{at:.0f} ms{took}")
-        lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
-    lines.append(
-        "| transferred | {:.0f} KB | {:.0f} KB |".format(*(result[k]["kb_transferred"] for k in ("warm", "cold")))
-    )
+        lines.append(f"| {label} | {' | '.join(cells)} |")
+    sizes = [f"{result[page][kind]['kb_transferred']:.0f} KB" for page, kind in COLUMNS]
+    lines.append(f"| transferred | {' | '.join(sizes)} |")
+    for kind in ("warm", "cold"):
+        ratio = result["no_snapshot"][kind]["ready_ms"] / result["snapshot"][kind]["ready_ms"]
+        lines.append(f"\n{kind}: ready {ratio:.2f}x sooner with the snapshot")
     return lines

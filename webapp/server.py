@@ -14,7 +14,7 @@ import mimetypes
 import os
 import zipfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -24,10 +24,12 @@ from flask import Flask, Response, abort, request, send_from_directory
 from engine.security import host_name
 from engine.settings import LOCAL_HOSTS
 from webapp import offline
+from webapp.snapshot import ensure_snapshot
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 NODE_MODULES = HERE / "node_modules"
+SNAPSHOTS = ROOT / ".cache" / "pyodide"
 SHARED_FILES = (
     "__init__.py",
     "schemas.py",
@@ -112,6 +114,12 @@ class WebConfig:
     """Names accepted in the Host header (DNS-rebinding defence)."""
     api_key: str | None = field(default=None, repr=False)  # never in a log line
     """The services' API key, handed to the page (which sends it on every request)."""
+    snapshot: bool = True
+    """Serve the page an interpreter snapshot (webapp/snapshot.py), made at start if missing."""
+    snapshot_dir: Path = SNAPSHOTS
+    """Where snapshots are kept (one per runtime)."""
+    snapshot_file: Path | None = None
+    """The snapshot made for this runtime; None: the page starts Python itself."""
 
     @property
     def services(self) -> list[dict[str, str]]:
@@ -134,6 +142,18 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
         default=environ.get("RUSCHAT_API_KEY") or None,
         help="the services' API key, which the page then sends (also RUSCHAT_API_KEY)",
     )
+    parser.add_argument(
+        "--snapshot",
+        choices=("on", "off"),
+        default=environ.get("RUSCHAT_WEB_SNAPSHOT") or "on",
+        help="restore Python from a snapshot instead of starting it in the page (also RUSCHAT_WEB_SNAPSHOT)",
+    )
+    parser.add_argument(
+        "--snapshot-dir",
+        type=Path,
+        default=Path(environ.get("RUSCHAT_WEB_SNAPSHOT_DIR") or SNAPSHOTS),
+        help="where snapshots are kept (default .cache/pyodide; also RUSCHAT_WEB_SNAPSHOT_DIR)",
+    )
     args = parser.parse_args(argv)
     for url in (args.fast_url, args.capable_url):
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
@@ -144,12 +164,20 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
         fast_url=args.fast_url,
         capable_url=args.capable_url,
         api_key=args.api_key or None,
+        snapshot=args.snapshot == "on",
+        snapshot_dir=args.snapshot_dir,
     )
 
 
+def snapshot_url(config: WebConfig) -> str | None:
+    """Where the page finds the interpreter snapshot (named by its runtime: never a stale one)."""
+    return f"/runtime/{config.snapshot_file.name}" if config.snapshot_file else None
+
+
 def page_config(config: WebConfig) -> dict[str, object]:
-    """The ``ruschat-config`` block of the page: the services, and their key if they have one."""
-    return {"services": config.services, "api_key": config.api_key}
+    """The ``ruschat-config`` block of the page: the services, their key if they have one,
+    the interpreter snapshot if there is one."""
+    return {"services": config.services, "api_key": config.api_key, "snapshot": snapshot_url(config)}
 
 
 def content_security_policy(config: WebConfig) -> str:
@@ -213,7 +241,8 @@ def page_zip() -> bytes:
 
 
 def pyscript_config() -> dict[str, object]:
-    return {"interpreter": "/runtime/pyodide/pyodide.mjs", "files": {"/py/page.zip": "./*"}}
+    # Pyodide, through the module that restores the interpreter snapshot (static/boot.mjs).
+    return {"interpreter": "/static/boot.mjs", "files": {"/py/page.zip": "./*"}}
 
 
 def create_app(config: WebConfig) -> Flask:
@@ -222,6 +251,9 @@ def create_app(config: WebConfig) -> Flask:
     allowed_hosts = set(config.allowed_hosts)
     page = (HERE / "index.html").read_text()
     page = page.replace("{{CONFIG}}", json.dumps(page_config(config)).replace("<", "\\u003c"))
+    snapshot = snapshot_url(config)
+    preload = f'<link rel="preload" href="{snapshot}" as="fetch" crossorigin>' if snapshot else ""
+    page = page.replace("{{SNAPSHOT_PRELOAD}}", preload)
 
     @app.before_request
     def _local_hosts_only() -> None:
@@ -271,6 +303,12 @@ def create_app(config: WebConfig) -> Flask:
     def pyodide_file(name: str) -> Response:
         return send_from_directory(NODE_MODULES / "pyodide", name, max_age=3600)
 
+    @app.get("/runtime/<name>.bin")
+    def interpreter_snapshot(name: str) -> Response:
+        if config.snapshot_file is None or f"{name}.bin" != config.snapshot_file.name:
+            abort(404)
+        return send_from_directory(config.snapshot_file.parent, config.snapshot_file.name, max_age=31536000)
+
     @app.get("/runtime/pyscript/<path:name>")
     def pyscript_file(name: str) -> Response:
         return send_from_directory(NODE_MODULES / "@pyscript" / "core" / "dist", name, max_age=3600)
@@ -283,14 +321,14 @@ def create_app(config: WebConfig) -> Flask:
     def web_manifest() -> Response:
         return Response(json.dumps(offline.manifest()), mimetype="application/manifest+json")
 
-    install_service_worker(app, config.allowed_hosts[0])
+    install_service_worker(app, config.allowed_hosts[0], [snapshot] if snapshot else [])
     return app
 
 
-def install_service_worker(app: Flask, host: str) -> None:
+def install_service_worker(app: Flask, host: str, more: list[str]) -> None:
     """``/sw.js``, its precache list and release version taken from what this app serves
-    (asked as ``host``, one of the names it accepts)."""
-    urls = offline.precache_urls(HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist")
+    (asked as ``host``, one of the names it accepts); ``more``: URLs beyond the fixed files."""
+    urls = offline.precache_urls(HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist") + more
     worker: dict[str, str] = {}
 
     @app.get("/sw.js")
@@ -319,4 +357,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (NODE_MODULES / "pyodide" / "pyodide.mjs").is_file():
         print("error: the web runtime is not installed: run python3 scripts/setup.py", flush=True)
         return 2
+    if config.snapshot:
+        config = replace(config, snapshot_file=ensure_snapshot(NODE_MODULES / "pyodide", config.snapshot_dir))
     return serve(lambda: create_app(config), config.host, config.port, 16, "ruschat-webapp")

@@ -65,12 +65,7 @@ def start_stack(folder: Path, *extra: str) -> Stack:
     capable = service_process(
         "backend_qwen", folder / "capable.sqlite3", folder / "capable.log", *options, "--summarizer", fast.url
     )
-    web = Process(
-        [sys.executable, "-m", "webapp", "--port", "{port}", "--fast-url", fast.url, "--capable-url", capable.url],
-        folder / "web.log",
-        port=web_port,
-        ready_path="/",
-    )
+    web = web_process(folder / "web.log", fast.url, capable.url, port=web_port)
     started: list[Process] = []
     try:
         for process in (fast, capable, web):
@@ -80,6 +75,12 @@ def start_stack(folder: Path, *extra: str) -> Stack:
             process.stop()
         raise
     return Stack(fast, capable, web, folder)
+
+
+def web_process(log: Path, fast_url: str, capable_url: str, *extra: str, port: int | None = None) -> Process:
+    """The web app (with ``extra`` options) serving a page for these two services."""
+    command = [sys.executable, "-m", "webapp", "--port", "{port}", "--fast-url", fast_url, "--capable-url", capable_url]
+    return Process([*command, *extra], log, port=port, ready_path="/")
 
 
 @contextmanager

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import requests
 
-from tests.browser.conftest import LOCAL, ChatPage, running_stack
-from tests.support import Process
+from tests.browser.conftest import LOCAL, ChatPage, running_stack, web_process
 
 pytestmark = pytest.mark.browser
 
@@ -51,22 +48,7 @@ def test_a_reload_works_while_the_web_app_server_is_down(driver, tmp_path):
         # A new release (here: the page names the fast service differently) replaces the old
         # one: the page, loaded from the old cache, reloads itself once the new worker took over.
         renamed = stack.fast.url.replace("127.0.0.1", "localhost")
-        web = Process(
-            [
-                sys.executable,
-                "-m",
-                "webapp",
-                "--port",
-                "{port}",
-                "--fast-url",
-                renamed,
-                "--capable-url",
-                stack.capable.url,
-            ],
-            tmp_path / "web2.log",
-            port=stack.web.port,
-            ready_path="/",
-        ).start()
+        web = web_process(tmp_path / "web2.log", renamed, stack.capable.url, port=stack.web.port).start()
         try:
             newer = requests.get(f"{web.url}/sw.js", timeout=5).text.split('const VERSION = "', 1)[1].split('"', 1)[0]
             assert newer != release

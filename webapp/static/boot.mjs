@@ -1,0 +1,28 @@
+// PyScript's interpreter module (pyscript.json "interpreter"): Pyodide's own loadPyodide,
+// but restoring the interpreter snapshot the web app serves (webapp/snapshot.py) instead of
+// starting Python, which is most of the page's start. Without a snapshot, or if Pyodide
+// refuses it (another build, a damaged file), Python starts the usual way.
+import { loadPyodide as startPyodide, version } from "/runtime/pyodide/pyodide.mjs";
+
+export { version };
+
+const INDEX_URL = "/runtime/pyodide/";
+const config = JSON.parse(document.getElementById("ruschat-config").textContent);
+// Asked for now, while PyScript loads: the snapshot is the largest file of the start.
+const snapshot = config.snapshot
+  ? fetch(config.snapshot).then((response) => (response.ok ? response.arrayBuffer() : null), () => null)
+  : Promise.resolve(null);
+
+export async function loadPyodide(options) {
+  const bytes = await snapshot;
+  if (bytes) {
+    try {
+      const pyodide = await startPyodide({ ...options, indexURL: INDEX_URL, _loadSnapshot: bytes });
+      performance.mark("ruschat:snapshot");
+      return pyodide;
+    } catch (error) {
+      console.warn("RusChat: the interpreter snapshot was refused; starting Python instead:", error);
+    }
+  }
+  return startPyodide({ ...options, indexURL: INDEX_URL });
+}
