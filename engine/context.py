@@ -14,7 +14,8 @@ from engine.scheduler import Scheduler
 from engine.settings import ServiceConfig
 from engine.storage import Store
 from engine.titles import Titles
-from shared.schemas import GenerationParams, ServiceInfo
+from shared.responses import ServiceInfo
+from shared.schemas import GenerationParams
 
 VERSION = "0.1.0"
 

@@ -7,7 +7,8 @@ import logging
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from shared.schemas import ErrorInfo, SchemaError
+from shared.responses import ErrorInfo
+from shared.schemas import SchemaError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from engine.openapi_openai import openai_schemas
 from engine.openapi_schemas import Schema, component_schemas, ref
 from engine.paging import SESSIONS_PARAMETERS
 from engine.settings import ServiceConfig
-from shared.schemas import UUID_PATTERN
+from shared.fields import UUID_PATTERN
 from shared.search import DEFAULT_LIMIT, MAX_LIMIT, MAX_QUERY_CHARS
 
 bp = Blueprint("openapi", __name__)

@@ -7,8 +7,9 @@ The request is OpenAI's chat completion request as this service reads it
 from __future__ import annotations
 
 from engine.openapi_schemas import Schema, ref, request_with_params
+from shared.fields import UUID_PATTERN
 from shared.openai_schemas import MAX_PRIORITY, MAX_TOP_LOGPROBS, RESPONSE_FORMATS
-from shared.schemas import FINISH_REASONS, ROLES, UUID_PATTERN, Limits
+from shared.schemas import FINISH_REASONS, ROLES, Limits
 
 
 def _logprobs() -> Schema:

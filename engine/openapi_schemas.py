@@ -12,7 +12,9 @@ import dataclasses
 from typing import Any
 
 from shared.chunks import ContextInfo, Timings
+from shared.fields import UUID_PATTERN
 from shared.history import MAX_FORGET
+from shared.responses import SERVICE_STATES, THREAD_REASONS, ServiceInfo
 from shared.schemas import (
     CONTEXT_POLICIES,
     FINISH_REASONS,
@@ -20,14 +22,10 @@ from shared.schemas import (
     MAX_STOPS,
     MAX_TOKENS_ASKED,
     ROLES,
-    SERVICE_STATES,
-    THREAD_REASONS,
     TITLE_SOURCES,
-    UUID_PATTERN,
     GenerationParams,
     Limits,
     Message,
-    ServiceInfo,
     Summary,
 )
 

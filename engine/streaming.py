@@ -12,7 +12,8 @@ from flask import Response
 
 from engine.jobs import Event, Finished, Job, Queued, Started, Token
 from shared.chunks import ContextInfo, Timings, Usage, completion_chunk, final_chunk
-from shared.schemas import ErrorInfo, Message
+from shared.responses import ErrorInfo
+from shared.schemas import Message
 
 DONE = "data: [DONE]\n\n"
 

@@ -14,7 +14,7 @@ from typing import Any
 from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 
-from shared.schemas import ErrorInfo
+from shared.responses import ErrorInfo
 
 # gunicorn's statuses for requests it refuses, as stable codes and plain messages.
 SERVER_ERRORS: dict[int, tuple[str, str]] = {

@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared.schemas import ErrorInfo, SchemaError, _int, _mapping, _optional_uuid, _str
+from shared.fields import integer, json_object, optional_uuid, text
+from shared.responses import ErrorInfo
+from shared.schemas import SchemaError
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,14 @@ class ContextInfo:
 
     @classmethod
     def from_dict(cls, data: Any) -> ContextInfo:
-        data = _mapping(data, "context")
+        data = json_object(data, "context")
         return cls(
-            used=_int(data, "used", 0, 0, 10**7),
-            size=_int(data, "size", 0, 0, 10**7),
-            policy=_str(data, "policy", optional=True) or "window",
-            visible_from=_optional_uuid(data, "visible_from"),
-            summary_id=_optional_uuid(data, "summary_id"),
-            note=_str(data, "note", optional=True),
+            used=integer(data, "used", 0, 0, 10**7),
+            size=integer(data, "size", 0, 0, 10**7),
+            policy=text(data, "policy", optional=True) or "window",
+            visible_from=optional_uuid(data, "visible_from"),
+            summary_id=optional_uuid(data, "summary_id"),
+            note=text(data, "note", optional=True),
         )
 
 
@@ -187,7 +189,7 @@ def final_chunk(
 
 def parse_chunk(data: Any) -> StreamDelta:
     """Read one decoded SSE ``data:`` JSON object of a chat stream."""
-    data = _mapping(data, "chunk")
+    data = json_object(data, "chunk")
     if "error" in data and "choices" not in data:
         return StreamDelta(finish_reason="error", error=ErrorInfo.from_dict(data))
     choices = data.get("choices")
@@ -195,16 +197,16 @@ def parse_chunk(data: Any) -> StreamDelta:
         raise SchemaError("'choices' must be a list", field="choices")
     content, finish = "", None
     if choices:
-        choice = _mapping(choices[0], "choices[0]")
-        delta = _mapping(choice.get("delta") or {}, "delta")
-        content = _str(delta, "content", optional=True) or ""
-        finish = _str(choice, "finish_reason", optional=True)
+        choice = json_object(choices[0], "choices[0]")
+        delta = json_object(choice.get("delta") or {}, "delta")
+        content = text(delta, "content", optional=True) or ""
+        finish = text(choice, "finish_reason", optional=True)
     extra = data.get("ruschat")
     usage = timings = error = context = None
     message_id = None
     if isinstance(extra, Mapping):
-        finish = _str(extra, "finish_reason", optional=True) or finish
-        message_id = _str(extra, "message_id", optional=True)
+        finish = text(extra, "finish_reason", optional=True) or finish
+        message_id = text(extra, "message_id", optional=True)
         raw_timings = extra.get("timings")
         if isinstance(raw_timings, Mapping):
             known = {k: raw_timings[k] for k in Timings.__dataclass_fields__ if k in raw_timings}
@@ -220,7 +222,7 @@ def parse_chunk(data: Any) -> StreamDelta:
         content=content,
         finish_reason=finish,
         message_id=message_id,
-        model=_str(data, "model", optional=True),
+        model=text(data, "model", optional=True),
         usage=usage,
         timings=timings,
         error=error,

@@ -11,17 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared.schemas import (
-    DEFAULT_LIMITS,
-    ChatMessage,
-    GenerationParams,
-    Limits,
-    SchemaError,
-    _int,
-    _mapping,
-    _messages,
-    _str,
-)
+from shared.fields import integer, json_object, text
+from shared.schemas import DEFAULT_LIMITS, ChatMessage, GenerationParams, Limits, SchemaError, _messages
 
 RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 """OpenAI's ``response_format`` types: free text, any JSON object, JSON of a given schema."""
@@ -33,14 +24,14 @@ MAX_PRIORITY = 2**31 - 1
 def _openai_message(data: Any, where: str) -> dict[str, Any]:
     """An OpenAI message in our terms: the ``developer`` role is a system message, and
     ``content`` given as a list of text parts (LangChain, agent SDKs) is their text joined."""
-    data = dict(_mapping(data, where))
+    data = dict(json_object(data, where))
     if data.get("role") == "developer":
         data["role"] = "system"
     content = data.get("content")
     if isinstance(content, list):
         texts = []
         for i, part in enumerate(content):
-            part = _mapping(part, f"{where}.content[{i}]")
+            part = json_object(part, f"{where}.content[{i}]")
             if part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise SchemaError("only text content parts are supported", field="content")
             texts.append(part["text"])
@@ -62,17 +53,17 @@ class ResponseFormat:
     def from_dict(cls, data: Any) -> ResponseFormat:
         if data is None:
             return cls()
-        data = _mapping(data, "response_format")
-        kind = _str(data, "type")
+        data = json_object(data, "response_format")
+        kind = text(data, "type")
         if kind not in RESPONSE_FORMATS:
             raise SchemaError(f"'response_format.type' must be one of {', '.join(RESPONSE_FORMATS)}", field="type")
         if kind != "json_schema":
             return cls(kind)
-        spec = _mapping(data.get("json_schema"), "json_schema")
+        spec = json_object(data.get("json_schema"), "json_schema")
         schema = spec.get("schema")
         if schema is None:
             return cls(kind)
-        return cls(kind, json.dumps(_mapping(schema, "schema"), sort_keys=True))
+        return cls(kind, json.dumps(json_object(schema, "schema"), sort_keys=True))
 
 
 @dataclass(frozen=True)
@@ -99,10 +90,10 @@ class CompletionRequest:
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> CompletionRequest:
-        data = _mapping(data, "body")
+        data = json_object(data, "body")
         stream = _bool(data, "stream")
         options = data.get("stream_options")
-        options = {} if options is None else _mapping(options, "stream_options")  # false, "" or [] too
+        options = {} if options is None else json_object(options, "stream_options")  # false, "" or [] too
         raw = data.get("messages")
         if isinstance(raw, list):
             data = {**data, "messages": [_openai_message(m, f"messages[{i}]") for i, m in enumerate(raw)]}
@@ -112,17 +103,17 @@ class CompletionRequest:
             raise SchemaError("'top_logprobs' requires 'logprobs': true", field="top_logprobs")
         params = GenerationParams.from_dict(data, limits)
         if logprobs:
-            params = replace(params, top_logprobs=_int(data, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS))
+            params = replace(params, top_logprobs=integer(data, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS))
         return cls(
             messages=_messages(data, limits),
             params=params,
             stream=stream,
             include_usage=_bool(options, "include_usage"),
-            model=_str(data, "model", optional=True),
-            n=_int(data, "n", 1, 1, 128),
+            model=text(data, "model", optional=True),
+            n=integer(data, "n", 1, 1, 128),
             response_format=ResponseFormat.from_dict(data.get("response_format")),
             logprobs=logprobs,
-            priority=_int(data, "priority", 0, -MAX_PRIORITY, MAX_PRIORITY),
+            priority=integer(data, "priority", 0, -MAX_PRIORITY, MAX_PRIORITY),
         )
 
 

@@ -1,4 +1,6 @@
-"""Everything that crosses the wire between the services and their clients.
+"""Chats on the wire between the services and their clients: messages, sessions, their
+settings and the chat request. (Errors and ``/api/info``: ``shared/responses.py``; stream
+chunks: ``shared/chunks.py``; the OpenAI request: ``shared/openai_schemas.py``.)
 
 Standard library only: the backends import this file under CPython and the web app
 imports the very same file under Pyodide. Every ``from_dict`` validates its input and
@@ -8,11 +10,16 @@ raises :class:`SchemaError` (a ``ValueError``) naming the offending field.
 from __future__ import annotations
 
 import math
-import re
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+# SchemaError and the id helpers are part of this module's contract (every from_dict raises
+# SchemaError); they live with the field readers.
+from shared.fields import SchemaError as SchemaError
+from shared.fields import check_uuid as check_uuid
+from shared.fields import choice, integer, json_object, number, optional_uuid, text
+from shared.fields import new_id as new_id
 
 ROLES = ("system", "user", "assistant")
 MAX_STOPS = 4
@@ -28,30 +35,9 @@ TITLE_SOURCES = ("opening", "model", "user")
 """Who titled a chat: its first question's words, the fast model, or the user (a rename).
 Later ones win over earlier ones: a model's title never replaces the user's."""
 FINISH_REASONS = ("stop", "length", "cancelled", "error", GENERATING, INTERRUPTED)
-SERVICE_STATES = ("idle", "busy")
 CONTEXT_POLICIES = ("window", "summary", "strict")
 """What a chat does when it outgrows the model's context: keep the newest messages that
 fit; the same, with the older ones summarised by the fast model; refuse (422)."""
-THREAD_REASONS = ("idle", "alone", "sharing", "foreign_load")
-"""Why a service runs the threads it runs: nothing to do; the whole budget; sharing the
-cores with another RusChat service; leaving cores to other programs."""
-
-
-class SchemaError(ValueError):
-    """Input that does not match the wire contract.
-
-    ``code`` is a stable machine-readable string; ``status`` the HTTP status a service
-    answers with (400 malformed, 413 too large).
-    """
-
-    def __init__(
-        self, message: str, *, field: str | None = None, code: str = "invalid_request", status: int = 400
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.code = code
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -68,93 +54,6 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _mapping(data: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise SchemaError(f"{what} must be a JSON object", field=what)
-    return data
-
-
-def _str(data: Mapping[str, Any], key: str, *, optional: bool = False, max_chars: int | None = None) -> str | None:
-    value = data.get(key)
-    if value is None:
-        if optional:
-            return None
-        raise SchemaError(f"'{key}' is required", field=key)
-    if not isinstance(value, str):
-        raise SchemaError(f"'{key}' must be a string", field=key)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate ("\ud800") is valid JSON but not text
-        raise SchemaError(f"'{key}' is not valid Unicode text (lone surrogate)", field=key) from None
-    if max_chars is not None and len(value) > max_chars:
-        raise SchemaError(f"'{key}' is longer than {max_chars} characters", field=key, code="too_large", status=413)
-    return value
-
-
-def _number(data: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = data.get(key)
-    if value is None:
-        return default
-    # bool is an int in Python, but `true` is not a temperature.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SchemaError(f"'{key}' must be a number", field=key)
-    # An int compares exactly however long it is; float() of a 400-digit one overflows.
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SchemaError(f"'{key}' must be a finite number", field=key)
-    if not low <= value <= high:
-        raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
-    try:
-        return float(value)
-    except OverflowError:  # an int beyond float's range under an unbounded ``high``
-        raise SchemaError(f"'{key}' is too large", field=key) from None
-
-
-def _int(data: Mapping[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = data.get(key)
-    if value is None:
-        return default
-    # JSON has one number type: 64.0 is the integer 64, as JSON Schema reads it too.
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SchemaError(f"'{key}' must be an integer", field=key)
-    if not low <= value <= high:
-        raise SchemaError(f"'{key}' must be between {low} and {high}", field=key)
-    return value
-
-
-def _choice(data: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str | None:
-    value = _str(data, key, optional=True)
-    if value is not None and value not in choices:
-        raise SchemaError(f"'{key}' must be one of {', '.join(choices)}", field=key)
-    return value
-
-
-def _optional_uuid(data: Mapping[str, Any], key: str) -> str | None:
-    return None if data.get(key) is None else check_uuid(data.get(key), key)
-
-
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-"""A UUID in its standard 8-4-4-4-12 form, in either case (the form ids cross the wire in)."""
-
-
-def check_uuid(value: Any, key: str) -> str:
-    """Return ``value`` in canonical (lower-case) UUID form, or raise SchemaError."""
-    if not isinstance(value, str):
-        raise SchemaError(f"'{key}' must be a UUID string", field=key)
-    # uuid.UUID alone also takes braces, "urn:uuid:" and hyphens anywhere.
-    if re.fullmatch(UUID_PATTERN, value) is None:
-        raise SchemaError(f"'{key}' is not a valid UUID", field=key)
-    return str(uuid.UUID(value))
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
 # --------------------------------------------------------------------------- messages
 
 
@@ -168,11 +67,11 @@ class ChatMessage:
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS, where: str = "message") -> ChatMessage:
-        data = _mapping(data, where)
-        role = _str(data, "role")
+        data = json_object(data, where)
+        role = text(data, "role")
         if role not in ROLES:
             raise SchemaError(f"'role' must be one of {', '.join(ROLES)}", field="role")
-        content = _str(data, "content", max_chars=limits.max_message_chars)
+        content = text(data, "content", max_chars=limits.max_message_chars)
         raw_id = data.get("id")
         message_id = new_id() if raw_id is None else check_uuid(raw_id, "id")
         return cls(id=message_id, role=role, content=content or "")
@@ -204,26 +103,26 @@ class Message:
 
     @classmethod
     def from_dict(cls, data: Any) -> Message:
-        data = _mapping(data, "message")
-        role = _str(data, "role")
+        data = json_object(data, "message")
+        role = text(data, "role")
         if role not in ROLES:
             raise SchemaError(f"'role' must be one of {', '.join(ROLES)}", field="role")
-        finish = _str(data, "finish_reason", optional=True)
+        finish = text(data, "finish_reason", optional=True)
         if finish is not None and finish not in FINISH_REASONS:
             raise SchemaError("'finish_reason' is not a known reason", field="finish_reason")
         return cls(
             id=check_uuid(data.get("id"), "id"),
             session_id=check_uuid(data.get("session_id"), "session_id"),
             role=role,
-            content=_str(data, "content") or "",
-            created_at=_number(data, "created_at", math.nan, 0, math.inf),
-            model=_str(data, "model", optional=True),
-            service=_str(data, "service", optional=True),
+            content=text(data, "content") or "",
+            created_at=number(data, "created_at", math.nan, 0, math.inf),
+            model=text(data, "model", optional=True),
+            service=text(data, "service", optional=True),
             finish_reason=finish,
-            error=_str(data, "error", optional=True),
-            parent_id=_optional_uuid(data, "parent_id"),
-            prompt_tokens=None if data.get("prompt_tokens") is None else _int(data, "prompt_tokens", 0, 0, 10**7),
-            window_from=_optional_uuid(data, "window_from"),
+            error=text(data, "error", optional=True),
+            parent_id=optional_uuid(data, "parent_id"),
+            prompt_tokens=None if data.get("prompt_tokens") is None else integer(data, "prompt_tokens", 0, 0, 10**7),
+            window_from=optional_uuid(data, "window_from"),
         )
 
 
@@ -245,15 +144,15 @@ class Summary:
 
     @classmethod
     def from_dict(cls, data: Any) -> Summary:
-        data = _mapping(data, "summary")
+        data = json_object(data, "summary")
         return cls(
             id=check_uuid(data.get("id"), "id"),
             session_id=check_uuid(data.get("session_id"), "session_id"),
             through_id=check_uuid(data.get("through_id"), "through_id"),
-            content=_str(data, "content") or "",
-            created_at=_number(data, "created_at", 0.0, 0, math.inf),
-            model=_str(data, "model", optional=True),
-            service=_str(data, "service", optional=True),
+            content=text(data, "content") or "",
+            created_at=number(data, "created_at", 0.0, 0, math.inf),
+            model=text(data, "model", optional=True),
+            service=text(data, "service", optional=True),
         )
 
 
@@ -294,7 +193,7 @@ class Session:
 
     @classmethod
     def from_dict(cls, data: Any) -> Session:
-        data = _mapping(data, "session")
+        data = json_object(data, "session")
         messages = data.get("messages") or []
         if not isinstance(messages, list):
             raise SchemaError("'messages' must be a list", field="messages")
@@ -304,15 +203,15 @@ class Session:
             raise SchemaError("'summaries' must be a list", field="summaries")
         return cls(
             id=check_uuid(data.get("id"), "id"),
-            title=_str(data, "title") or "",
-            created_at=_number(data, "created_at", 0.0, 0, math.inf),
-            updated_at=_number(data, "updated_at", 0.0, 0, math.inf),
-            message_count=_int(data, "message_count", len(parsed), 0, 10**9),
+            title=text(data, "title") or "",
+            created_at=number(data, "created_at", 0.0, 0, math.inf),
+            updated_at=number(data, "updated_at", 0.0, 0, math.inf),
+            message_count=integer(data, "message_count", len(parsed), 0, 10**9),
             messages=parsed,
             settings=None if data.get("settings") is None else ChatSettings.from_dict(data["settings"]),
-            settings_updated_at=_number(data, "settings_updated_at", 0.0, 0, math.inf),
+            settings_updated_at=number(data, "settings_updated_at", 0.0, 0, math.inf),
             summaries=tuple(Summary.from_dict(s) for s in summaries),
-            title_source=_choice(data, "title_source", TITLE_SOURCES) or "opening",
+            title_source=choice(data, "title_source", TITLE_SOURCES) or "opening",
         )
 
 
@@ -325,8 +224,8 @@ class SessionPatch:
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> SessionPatch:
-        data = _mapping(data, "body")
-        title = _str(data, "title", optional=True, max_chars=limits.max_title_chars)
+        data = json_object(data, "body")
+        title = text(data, "title", optional=True, max_chars=limits.max_title_chars)
         if title is not None and not title.strip():
             raise SchemaError("'title' must not be empty", field="title")
         settings = None if data.get("settings") is None else ChatSettings.from_dict(data["settings"], limits)
@@ -383,15 +282,15 @@ class GenerationParams:
         # is not refused (clients send 4096 by default): the context caps the answer.
         key = "max_completion_tokens" if data.get("max_completion_tokens") is not None else "max_tokens"
         return cls(
-            max_tokens=_int(data, key, min(cls.max_tokens, limits.max_tokens), 1, MAX_TOKENS_ASKED),
-            temperature=_number(data, "temperature", cls.temperature, 0.0, 2.0),
-            top_p=_number(data, "top_p", cls.top_p, 0.0, 1.0),
-            min_p=_number(data, "min_p", cls.min_p, 0.0, 1.0),
-            repeat_penalty=_number(data, "repeat_penalty", cls.repeat_penalty, 0.5, 2.0),
+            max_tokens=integer(data, key, min(cls.max_tokens, limits.max_tokens), 1, MAX_TOKENS_ASKED),
+            temperature=number(data, "temperature", cls.temperature, 0.0, 2.0),
+            top_p=number(data, "top_p", cls.top_p, 0.0, 1.0),
+            min_p=number(data, "min_p", cls.min_p, 0.0, 1.0),
+            repeat_penalty=number(data, "repeat_penalty", cls.repeat_penalty, 0.5, 2.0),
             stop=_stops(data),
-            seed=None if data.get("seed") is None else _int(data, "seed", 0, -(2**63), 2**64 - 1),
-            presence_penalty=_number(data, "presence_penalty", 0.0, -2.0, 2.0),
-            frequency_penalty=_number(data, "frequency_penalty", 0.0, -2.0, 2.0),
+            seed=None if data.get("seed") is None else integer(data, "seed", 0, -(2**63), 2**64 - 1),
+            presence_penalty=number(data, "presence_penalty", 0.0, -2.0, 2.0),
+            frequency_penalty=number(data, "frequency_penalty", 0.0, -2.0, 2.0),
         )
 
 
@@ -423,11 +322,11 @@ class ChatSettings:
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatSettings:
-        data = _mapping(data, "settings")
+        data = json_object(data, "settings")
         return cls(
-            system=_str(data, "system", optional=True, max_chars=limits.max_message_chars) or "",
+            system=text(data, "system", optional=True, max_chars=limits.max_message_chars) or "",
             params=GenerationParams.from_dict(data, limits),
-            context=_choice(data, "context", CONTEXT_POLICIES) or "window",
+            context=choice(data, "context", CONTEXT_POLICIES) or "window",
         )
 
 
@@ -465,7 +364,7 @@ class ChatRequest:
 
     @classmethod
     def from_dict(cls, data: Any, limits: Limits = DEFAULT_LIMITS) -> ChatRequest:
-        data = _mapping(data, "body")
+        data = json_object(data, "body")
         messages = _messages(data, limits)
         continue_answer = data.get("continue", False)
         if not isinstance(continue_answer, bool):
@@ -480,9 +379,9 @@ class ChatRequest:
             session_id=check_uuid(data.get("session_id"), "session_id"),
             messages=messages,
             params=GenerationParams.from_dict(data, limits),
-            system=_str(data, "system", optional=True, max_chars=limits.max_message_chars),
+            system=text(data, "system", optional=True, max_chars=limits.max_message_chars),
             continue_answer=continue_answer,
-            context=_choice(data, "context", CONTEXT_POLICIES),
+            context=choice(data, "context", CONTEXT_POLICIES),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -498,113 +397,3 @@ class ChatRequest:
         if self.context is not None:
             data["context"] = self.context
         return data
-
-
-# --------------------------------------------------------------------------- errors, info
-
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    """The one error shape of every endpoint: ``{"error": {"code", "message", "type",
-    "param", "status"}}``.
-
-    ``type`` follows OpenAI's error types so that OpenAI clients raise the right exception;
-    ``param`` names the request field at fault, or is null (as OpenAI's).
-    """
-
-    code: str
-    message: str
-    status: int = 400
-    param: str | None = None
-
-    @property
-    def type(self) -> str:
-        if self.status == 404:
-            return "not_found_error"
-        if self.status == 503:
-            return "overloaded_error"
-        if self.status >= 500:
-            return "server_error"
-        if self.status == 403:
-            return "permission_error"
-        if self.status == 401:
-            return "authentication_error"
-        return "invalid_request_error"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.code,
-                "message": self.message,
-                "type": self.type,
-                "param": self.param,
-                "status": self.status,
-            }
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> ErrorInfo:
-        body = _mapping(_mapping(data, "body").get("error"), "error")
-        return cls(
-            code=_str(body, "code") or "",
-            message=_str(body, "message") or "",
-            status=_int(body, "status", 500, 100, 599),
-            param=_str(body, "param", optional=True),
-        )
-
-
-@dataclass(frozen=True)
-class ServiceInfo:
-    """``GET /api/info``: what a service runs and how busy it is."""
-
-    service: str
-    label: str
-    model: str
-    model_file: str
-    context_size: int
-    state: str
-    queue_depth: int
-    max_queue: int
-    tokens_per_second: float = 0.0
-    version: str = ""
-    slots: int = 1
-    """Chats the service generates at once."""
-    threads: int = 0
-    """CPU threads generating now (0 while idle)."""
-    max_threads: int = 0
-    """The most it will use (``--threads``)."""
-    threads_reason: str = "idle"
-    """One of THREAD_REASONS (others are passed through: a newer service may add one)."""
-    engine: str = "local"
-    """``local`` (a GGUF in the service's process) or ``remote`` (an upstream server)."""
-    degraded: str | None = None
-    """Why the service cannot generate now (its upstream engine is unreachable), or None."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> ServiceInfo:
-        data = _mapping(data, "info")
-        state = _str(data, "state")
-        if state not in SERVICE_STATES:
-            raise SchemaError("'state' must be idle or busy", field="state")
-        return cls(
-            service=_str(data, "service") or "",
-            label=_str(data, "label") or "",
-            model=_str(data, "model") or "",
-            model_file=_str(data, "model_file") or "",
-            context_size=_int(data, "context_size", 0, 0, 10**7),
-            state=state,
-            queue_depth=_int(data, "queue_depth", 0, 0, 10**6),
-            max_queue=_int(data, "max_queue", 0, 0, 10**6),
-            tokens_per_second=_number(data, "tokens_per_second", 0.0, 0.0, math.inf),
-            version=_str(data, "version", optional=True) or "",
-            slots=_int(data, "slots", 1, 1, 10**4),
-            threads=_int(data, "threads", 0, 0, 10**4),
-            max_threads=_int(data, "max_threads", 0, 0, 10**4),
-            # A reason a newer service adds must not make the page think it is down.
-            threads_reason=_str(data, "threads_reason", optional=True) or "idle",
-            engine=_str(data, "engine", optional=True) or "local",
-            degraded=_str(data, "degraded", optional=True),
-        )

@@ -32,7 +32,9 @@ NODE_MODULES = HERE / "node_modules"
 SNAPSHOTS = ROOT / ".cache" / "pyodide"
 SHARED_FILES = (
     "__init__.py",
+    "fields.py",
     "schemas.py",
+    "responses.py",
     "chunks.py",
     "history.py",
     "sse.py",

@@ -9,7 +9,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from shared.openai_schemas import CompletionRequest
-from shared.schemas import ChatSettings, GenerationParams, SchemaError, ServiceInfo
+from shared.responses import ServiceInfo
+from shared.schemas import ChatSettings, GenerationParams, SchemaError
 from tests.unit.test_app import assert_error, chat_body, history
 
 SURROGATE = "\ud800"

@@ -10,7 +10,8 @@ sys.path.insert(0, str(PAGE))
 
 from context_gauge import current_context, gauge_text, outside_window, share, summary_shown  # noqa: E402
 from shared.chunks import ContextInfo  # noqa: E402
-from shared.schemas import Message, ServiceInfo, Summary, new_id  # noqa: E402
+from shared.responses import ServiceInfo  # noqa: E402
+from shared.schemas import Message, Summary, new_id  # noqa: E402
 from state import AppState, Chat  # noqa: E402
 
 CONFIG = {"services": [{"id": "qwen", "label": "Capable", "url": "http://127.0.0.1:8001"}]}

@@ -8,7 +8,8 @@ from pathlib import Path
 PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
 sys.path.insert(0, str(PAGE))
 
-from shared.schemas import Message, ServiceInfo, Session, new_id  # noqa: E402
+from shared.responses import ServiceInfo  # noqa: E402
+from shared.schemas import Message, Session, new_id  # noqa: E402
 from state import AppState, Chat, Generation, Service  # noqa: E402
 from webapp.server import PAGE_FILES  # noqa: E402
 

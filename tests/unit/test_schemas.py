@@ -7,14 +7,13 @@ import pytest
 
 from shared.chunks import Timings, Usage, completion_chunk, final_chunk, parse_chunk
 from shared.openai_schemas import CompletionRequest
+from shared.responses import ErrorInfo, ServiceInfo
 from shared.schemas import (
     ChatRequest,
-    ErrorInfo,
     GenerationParams,
     Limits,
     Message,
     SchemaError,
-    ServiceInfo,
     Session,
     SessionPatch,
     check_uuid,

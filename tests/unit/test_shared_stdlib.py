@@ -10,11 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
-import json, sys
+import importlib, json, pathlib, sys
 before = set(sys.modules)
 sys.path.insert(0, sys.argv[1])
-import shared.schemas, shared.chunks, shared.history, shared.sse, shared.transfer, shared.importers
-import shared.sidebar, shared.openai_schemas
+for path in sorted(pathlib.Path(sys.argv[1], "shared").glob("*.py")):
+    importlib.import_module("shared." + path.stem)
 new = sorted(m.split('.')[0] for m in set(sys.modules) - before)
 print(json.dumps([m for m in new if m not in sys.stdlib_module_names and m != 'shared']))
 """

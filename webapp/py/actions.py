@@ -22,7 +22,8 @@ from dom import Dom
 from history_actions import HistoryActions
 from services import Services
 from shared.history import merge_sessions
-from shared.schemas import Message, ServiceInfo, Session
+from shared.responses import ServiceInfo
+from shared.schemas import Message, Session
 from state import AppState, Chat, Service
 
 

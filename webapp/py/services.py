@@ -16,7 +16,8 @@ import js
 from pyodide.ffi import create_proxy
 
 from client import Credentials, ServiceError, request
-from shared.schemas import SchemaError, ServiceInfo
+from shared.responses import ServiceInfo
+from shared.schemas import SchemaError
 from state import Service
 
 RECONNECT_MS = 2000

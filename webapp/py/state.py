@@ -14,17 +14,8 @@ from answer_stats import AnswerStats
 from chat_settings import PAGE_DEFAULTS
 from shared.chunks import ContextInfo
 from shared.history import branch, children, path_to
-from shared.schemas import (
-    GENERATING,
-    ChatMessage,
-    ChatRequest,
-    ChatSettings,
-    Message,
-    ServiceInfo,
-    Session,
-    Summary,
-    new_id,
-)
+from shared.responses import ServiceInfo
+from shared.schemas import GENERATING, ChatMessage, ChatRequest, ChatSettings, Message, Session, Summary, new_id
 from shared.search import SearchHit, merge_hits
 from shared.sidebar import Listing
 
