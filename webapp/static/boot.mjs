@@ -22,6 +22,10 @@ export async function loadPyodide(options) {
       return pyodide;
     } catch (error) {
       console.warn("RusChat: the interpreter snapshot was refused; starting Python instead:", error);
+    } finally {
+      // Copied into Python's memory (or refused): free the 31 MB that Pyodide's config and
+      // this module would otherwise keep for the page's lifetime.
+      bytes.transfer?.(0);
     }
   }
   return startPyodide({ ...options, indexURL: INDEX_URL });
