@@ -57,6 +57,11 @@ def test_the_sidebar_shows_a_page_under_date_headings_and_loads_the_rest_on_scro
         )
         return len(page.sessions()) == 120
 
+    remember = "window.ruschatFirstItem = document.querySelector('[data-testid=session-item]')"
+    page.driver.execute_script(remember)
     page.wait(scrolled_to_the_end, 30, "every chat listed after scrolling")
     assert page.session_ids() == expected
     assert page.by("session-list-end").get_attribute("data-more") == "false"
+    # The items already listed were kept, not built again, when the next pages were drawn.
+    same = "return window.ruschatFirstItem === document.querySelector('[data-testid=session-item]')"
+    assert page.driver.execute_script(same)

@@ -36,16 +36,15 @@ class Actions:
         self.services = Services(state.services, self.service_info, self.service_closed)
         self.listed = False
         """Whether start() has asked for the chat list (until then a status is no news)."""
-        self.history = HistoryActions(
-            state, dom, self.services, self.show_error, lambda: view_sidebar.render_sessions(dom, state)
-        )
+        self.sidebar = view_sidebar.Sidebar(dom)
+        self.history = HistoryActions(state, dom, self.services, self.show_error, lambda: self.sidebar.render(state))
         self.answers = Answers(
             state,
             dom,
             self,
             self.show_error,
             refresh_history=self.refresh_sessions,
-            redraw_sidebar=lambda: view_sidebar.render_sessions(dom, state),
+            redraw_sidebar=lambda: self.sidebar.render(state),
         )
 
     async def start(self) -> None:
@@ -126,7 +125,7 @@ class Actions:
         attached = [g for m in self.state.chat.being_written() if (g := self.answers.attach(m)) is not None]
         view_messages.render_chat(self.dom, self.state, self)
         if attached:  # the list marks the chats being written
-            view_sidebar.render_sessions(self.dom, self.state)
+            self.sidebar.render(self.state)
         else:  # a redraw of a long list is what made opening a chat slow
             view_sidebar.mark_active(self.dom, session_id)
         view_composer.render_composer(self.dom, self.state)
@@ -153,7 +152,7 @@ class Actions:
             return
         self.state.renaming = session_id
         title = self.state.session_title(session_id)
-        field = view_sidebar.show_rename_field(self.dom, session_id, title)
+        field = self.sidebar.show_rename_field(session_id, title)
 
         async def finish_rename(save: bool) -> None:
             if self.state.renaming != session_id:

@@ -15,6 +15,7 @@ import js
 from pyodide.ffi import create_proxy, to_js
 
 from dom import Dom
+from shared.schemas import Session
 from shared.sidebar import date_groups
 from state import AppState
 
@@ -74,45 +75,73 @@ def end_in_view(dom: Dom) -> bool:
     return bool(listing.height > 0 and end.top <= listing.bottom + NEAR_END_PX)
 
 
-def render_sessions(dom: Dom, state: AppState, _actions: Any = None) -> None:
-    """Redraw the list under its date headings, the open chat marked active; not while a
-    title is being edited."""
-    if state.renaming is not None:
-        return
-    running = state.running_sessions()
-    fragment = dom.document.createDocumentFragment()
-    for index, (label, sessions) in enumerate(date_groups(state.sessions, time.time(), local_offset)):
-        group = dom.element("section", None, "session-group", aria_labelledby=f"session-group-{index}")
-        group.appendChild(
-            dom.element("h2", label, "group-heading", id=f"session-group-{index}", data_testid="session-group")
-        )
-        items = dom.element("ul", None, "session-items")
-        for session in sessions:
-            item = dom.element(
-                "li",
-                None,
-                "active" if session.id == state.chat.session_id else None,
-                data_testid="session-item",
-                data_session_id=session.id,
+class Sidebar:
+    """The list of chats under date headings. Each chat's item is kept and built again only
+    when what it shows changed: the list is drawn again after every answer, rename and
+    loaded page, and building every item again through the FFI took ~75 ms a redraw at
+    1,000 chats listed (~40 ms with the items kept; bench --only history)."""
+
+    def __init__(self, dom: Dom) -> None:
+        self.dom = dom
+        self._items: dict[str, tuple[tuple[str, bool], Any]] = {}
+        """Chat id -> (what its item shows: title, being written; the item)."""
+
+    def render(self, state: AppState) -> None:
+        """Draw the list, the open chat marked active; not while a title is being edited."""
+        if state.renaming is not None:
+            return
+        dom = self.dom
+        running = state.running_sessions()
+        items: dict[str, tuple[tuple[str, bool], Any]] = {}
+        fragment = dom.document.createDocumentFragment()
+        for index, (label, sessions) in enumerate(date_groups(state.sessions, time.time(), local_offset)):
+            group = dom.element("section", None, "session-group", aria_labelledby=f"session-group-{index}")
+            group.appendChild(
+                dom.element("h2", label, "group-heading", id=f"session-group-{index}", data_testid="session-group")
             )
-            item.appendChild(dom.element("span", session.title, "title", title=session.title))
-            if session.id in running:
-                item.setAttribute("data-running", "true")
-                item.appendChild(
-                    dom.element("span", "●", "running", title="An answer is being written", aria_label="writing")
-                )
-            for symbol, action, testid in (("✎", "Rename", "rename-session"), ("×", "Delete", "delete-session")):
-                label = f"{action} “{session.title}”"  # which chat, for a screen reader
-                button = dom.element("button", symbol, "icon", data_testid=testid, title=action, aria_label=label)
-                button.setAttribute("type", "button")
-                item.appendChild(button)
-            items.appendChild(item)
-        group.appendChild(items)
-        fragment.appendChild(group)
-    dom.by_testid("session-groups").replaceChildren(fragment)
-    end = dom.by_testid("session-list-end")
-    end.textContent = "Loading older chats…" if state.has_more else ""
-    end.setAttribute("data-more", "true" if state.has_more else "false")
+            listing = dom.element("ul", None, "session-items")
+            for session in sessions:
+                shown = (session.title, session.id in running)
+                kept = self._items.get(session.id)
+                if kept is None or kept[0] != shown:
+                    kept = (shown, self._item(session, shown))
+                items[session.id] = kept
+                listing.appendChild(kept[1])
+            group.appendChild(listing)
+            fragment.appendChild(group)
+        self._items = items  # chats no longer listed are forgotten
+        dom.by_testid("session-groups").replaceChildren(fragment)
+        mark_active(dom, state.chat.session_id)
+        end = dom.by_testid("session-list-end")
+        end.textContent = "Loading older chats…" if state.has_more else ""
+        end.setAttribute("data-more", "true" if state.has_more else "false")
+
+    def _item(self, session: Session, shown: tuple[str, bool]) -> Any:
+        title, running = shown
+        item = self.dom.element("li", None, None, data_testid="session-item", data_session_id=session.id)
+        item.appendChild(self.dom.element("span", title, "title", title=title))
+        if running:
+            item.setAttribute("data-running", "true")
+            item.appendChild(
+                self.dom.element("span", "●", "running", title="An answer is being written", aria_label="writing")
+            )
+        for symbol, action, testid in (("✎", "Rename", "rename-session"), ("×", "Delete", "delete-session")):
+            label = f"{action} “{title}”"  # which chat, for a screen reader
+            button = self.dom.element("button", symbol, "icon", data_testid=testid, title=action, aria_label=label)
+            button.setAttribute("type", "button")
+            item.appendChild(button)
+        return item
+
+    def show_rename_field(self, session_id: str, title: str) -> Any:
+        """Put a text field with ``title`` in place of the chat's title, focused; return it."""
+        self._items.pop(session_id, None)  # its item changes under the field: built anew next time
+        item = self.dom.by_testid("session-list").querySelector(f'[data-session-id="{session_id}"]')
+        field = self.dom.element("input", None, data_testid="rename-input", maxlength="200")
+        field.value = title
+        item.replaceChild(field, item.querySelector(".title"))
+        field.focus()
+        field.select()
+        return field
 
 
 def mark_active(dom: Dom, session_id: str) -> None:
@@ -123,14 +152,3 @@ def mark_active(dom: Dom, session_id: str) -> None:
     item = listing.querySelector(f'[data-session-id="{session_id}"]')
     if item:  # null when the chat is not in the list (new, or further down than loaded)
         item.classList.add("active")
-
-
-def show_rename_field(dom: Dom, session_id: str, title: str) -> Any:
-    """Put a text field with ``title`` in place of the chat's title, focused; return it."""
-    item = dom.by_testid("session-list").querySelector(f'[data-session-id="{session_id}"]')
-    field = dom.element("input", None, data_testid="rename-input", maxlength="200")
-    field.value = title
-    item.replaceChild(field, item.querySelector(".title"))
-    field.focus()
-    field.select()
-    return field
