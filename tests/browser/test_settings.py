@@ -89,3 +89,35 @@ def test_a_chats_system_prompt_is_sent_stored_and_shown_again(driver, stack: Sta
         lambda d: stored_settings(stack, session_id)["system"] == "Answer in one word.", 10, "the PATCHed settings"
     )
     assert not page.by("error").is_displayed()
+
+
+def set_settings(page: ChatPage, fields: dict[str, str]) -> None:
+    """Open the panel, fill ``fields`` (by data-testid), save."""
+    open_panel(page)
+    for testid, text in fields.items():
+        fill(page, testid, text)
+    page.by("settings-save").click()
+    page.wait(lambda d: not dialog_open(page), 10, "the dialog to close on Save")
+
+
+def test_a_seed_repeats_an_answer_and_a_stop_sequence_ends_it_there(driver, stack: Stack):
+    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost")).open()
+    seeded = {"temperature": "1", "max-tokens": "48", "seed": "7"}
+    question = "Write three short sentences about a cat."
+    answers = []
+    for stop in ("", "."):  # the same chat twice (new chats), the second ending at its first "."
+        page.by("new-chat").click()
+        set_settings(page, {**seeded, "stop-sequences": stop})
+        page.choose("tinyllama")
+        page.type(question)
+        page.wait_answer(1)
+        stored = requests.get(f"{stack.fast.url}/api/sessions/{page.active_session()}", timeout=10).json()
+        answers.append(stored)
+    whole, stopped = (next(m for m in a["messages"] if m["role"] == "assistant") for a in answers)
+    assert "." in whole["content"], f"no sentence end to stop at in {whole['content']!r}"
+    # The same seed gave the same answer, up to where the stop sequence ended it (left out).
+    assert stopped["finish_reason"] == "stop"
+    assert stopped["content"] == whole["content"][: whole["content"].index(".")]
+    assert (answers[1]["settings"]["seed"], answers[1]["settings"]["stop"]) == (7, ["."])
+    open_panel(page)
+    assert page.by("seed").get_attribute("value") == "7" and page.by("stop-sequences").get_attribute("value") == "."

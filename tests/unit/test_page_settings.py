@@ -34,19 +34,24 @@ PIRATE = ChatSettings(
 
 def test_the_panel_shows_every_parameter_and_reads_back_what_it_showed():
     values = form_values(PIRATE)
-    assert set(values) == {"system", "context", *(spec.name for spec in FIELDS)}
-    # Every stored setting has a field, but those only the API sets so far.
-    api_only = {"stop", "seed"}
-    assert set(PIRATE.to_dict()) - api_only == set(values)
+    assert set(values) == {"system", "context", "stop", "seed", *(spec.name for spec in FIELDS)}
+    assert set(PIRATE.to_dict()) == set(values)  # every stored setting has a field
     assert values["max_tokens"] == "64" and values["temperature"] == "0.2"
+    assert (values["stop"], values["seed"]) == ("", "")  # none: a random seed
     assert settings_from_form(values) == PIRATE
 
 
-def test_saving_the_panel_keeps_the_settings_it_does_not_show():
-    api_set = dataclasses.replace(PIRATE, params=dataclasses.replace(PIRATE.params, stop=("###",), seed=3))
-    values = {**form_values(api_set), "temperature": "1"}
-    saved = settings_from_form(values, keep=api_set)
-    assert (saved.params.stop, saved.params.seed, saved.params.temperature) == (("###",), 3, 1.0)
+def test_stop_sequences_and_the_seed_round_trip_through_the_panel():
+    params = dataclasses.replace(PIRATE.params, stop=("###", "\n\nUser:", "a\\nb", "\t"), seed=2**63)
+    chat = dataclasses.replace(PIRATE, params=params)
+    values = form_values(chat)
+    # One line each: a line break, a tab and a backslash written as \n, \t and \\.
+    assert values["stop"] == "###\n\\n\\nUser:\na\\\\nb\n\\t" and values["seed"] == str(2**63)
+    assert settings_from_form(values) == chat
+    typed = {**values, "stop": "END\n\n  \nStop here", "seed": " 42 "}  # empty lines are no stops
+    assert settings_from_form(typed).params.stop == ("END", "  ", "Stop here")
+    assert settings_from_form(typed).params.seed == 42
+    assert settings_from_form({**values, "seed": ""}).params.seed is None
 
 
 @pytest.mark.parametrize(
@@ -57,6 +62,9 @@ def test_saving_the_panel_keeps_the_settings_it_does_not_show():
         ("max_tokens", "1.5", "Max tokens must be a whole number"),
         ("max_tokens", "100000", "Max tokens must be between 1 and 2048"),
         ("repeat_penalty", "", "Repeat penalty is required"),
+        ("seed", "1.5", "Seed must be a whole number, or empty for a random one"),
+        ("stop", "a\nb\nc\nd\ne", "Stop sequences: at most 4, one per line"),
+        ("stop", "x" * 201, "Stop sequences may be at most 200 characters each"),
     ],
 )
 def test_a_wrong_field_is_refused_with_its_label(name, text, message):

@@ -11,7 +11,15 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.schemas import DEFAULT_LIMITS, ChatSettings, GenerationParams, SchemaError, Session
+from shared.schemas import (
+    DEFAULT_LIMITS,
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    ChatSettings,
+    GenerationParams,
+    SchemaError,
+    Session,
+)
 
 DEFAULTS_KEY = "ruschat-chat-defaults"
 """The localStorage key of the user's defaults for new chats."""
@@ -56,16 +64,56 @@ CONTEXT_CHOICES = (
 """The options of "When the chat outgrows the model's context" (``ChatSettings.context``)."""
 
 
-def settings_from_form(values: Mapping[str, str], keep: ChatSettings | None = None) -> ChatSettings:
-    """The settings the panel's fields describe (their text values by name); SchemaError if one is wrong.
+ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\t", "\\t"))
+"""How a stop sequence's backslash, line break and tab are written in its one line of the panel."""
 
-    Those the panel does not show (``stop``, ``seed``: set through the API) are taken
-    from ``keep``, the chat's settings so far."""
+
+def stops_from_text(text: str) -> list[str]:
+    """The stop sequences of the panel's field: one per line, ``\\n`` for a line break,
+    ``\\t`` for a tab, ``\\\\`` for a backslash; empty lines ignored."""
+    stops = []
+    for line in text.splitlines():
+        if not line:
+            continue
+        out, i = [], 0
+        while i < len(line):
+            pair = line[i : i + 2]
+            found = next((char for char, written in ESCAPES if written == pair), None)
+            out.append(found if found is not None else line[i])
+            i += 2 if found is not None else 1
+        stops.append("".join(out))
+    return stops
+
+
+def stops_to_text(stops: tuple[str, ...]) -> str:
+    """The inverse of :func:`stops_from_text`."""
+    lines = []
+    for stop in stops:
+        for char, written in ESCAPES:
+            stop = stop.replace(char, written)
+        lines.append(stop)
+    return "\n".join(lines)
+
+
+def settings_from_form(values: Mapping[str, str]) -> ChatSettings:
+    """The settings the panel's fields describe (their text values by name); SchemaError if
+    one is wrong. The panel shows every setting a chat keeps."""
+    stops = stops_from_text(values.get("stop", ""))
+    if len(stops) > MAX_STOPS:
+        raise SchemaError(f"Stop sequences: at most {MAX_STOPS}, one per line", field="stop")
+    if any(len(stop) > MAX_STOP_CHARS for stop in stops):
+        raise SchemaError(f"Stop sequences may be at most {MAX_STOP_CHARS} characters each", field="stop")
     data: dict[str, object] = {
-        **(keep.to_dict() if keep is not None else {}),
         "system": values.get("system", ""),
         "context": values.get("context") or "window",
+        "stop": stops,
+        "seed": None,
     }
+    if seed := values.get("seed", "").strip():
+        try:
+            data["seed"] = int(seed)
+        except ValueError:
+            raise SchemaError("Seed must be a whole number, or empty for a random one", field="seed") from None
     for spec in FIELDS:
         text = values.get(spec.name, "").strip()
         if not text:
@@ -93,13 +141,20 @@ def _readable(message: str) -> str:
     """The schema's message with the panel's labels instead of the wire's keys."""
     for spec in FIELDS:
         message = message.replace(f"'{spec.name}'", spec.label)
-    return message.replace("'system'", "System prompt").replace("'context'", "Context policy")
+    for key, label in (("'system'", "System prompt"), ("'context'", "Context policy"), ("'seed'", "Seed")):
+        message = message.replace(key, label)
+    return message
 
 
 def form_values(settings: ChatSettings) -> dict[str, str]:
     """What the panel's fields show for ``settings`` (the inverse of :func:`settings_from_form`)."""
     data = settings.to_dict()
-    values = {"system": settings.system, "context": settings.context}
+    values = {
+        "system": settings.system,
+        "context": settings.context,
+        "stop": stops_to_text(settings.params.stop),
+        "seed": "" if settings.params.seed is None else str(settings.params.seed),
+    }
     for spec in FIELDS:
         number = data[spec.name]
         values[spec.name] = str(int(number)) if spec.integer else f"{number:g}"

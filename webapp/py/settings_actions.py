@@ -40,7 +40,7 @@ class SettingsActions:
     async def save_settings(self, event: Any) -> None:
         event.preventDefault()
         try:
-            settings = settings_from_form(view_settings.read_form(self.dom), keep=self.state.chat.settings)
+            settings = settings_from_form(view_settings.read_form(self.dom))
         except SchemaError as error:
             view_settings.show_error(self.dom, str(error))
             return

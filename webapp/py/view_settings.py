@@ -1,4 +1,4 @@
-"""The settings panel: a modal dialog with the open chat's system prompt and sampling.
+"""The settings panel: a modal dialog with the open chat's system prompt, sampling, seed and stops.
 
 The dialog is the browser's own ``<dialog>``: it keeps the keyboard inside while open
 and closes on Escape. This module builds its form once, fills it from a ChatSettings
@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from chat_settings import CONTEXT_CHOICES, FIELDS, form_values
 from dom import Dom
-from shared.schemas import ChatSettings
+from shared.schemas import MAX_STOPS, ChatSettings
 
 
 class PanelActions(Protocol):
@@ -52,7 +52,13 @@ def build_panel(dom: Dom, actions: PanelActions) -> None:
             data_testid=spec.testid,
         )
         numbers.appendChild(_labelled(dom, f"{spec.label} ({spec.low:g}–{spec.high:g})", number))
+    seed = dom.element("input", None, None, type="number", name="seed", step="1", data_testid="seed")
+    seed.setAttribute("placeholder", "random")
+    numbers.appendChild(_labelled(dom, "Seed (the same seed, the same answer)", seed))
     form.appendChild(numbers)
+    stop = dom.element("textarea", None, None, name="stop", rows="2", data_testid="stop-sequences")
+    stop.setAttribute("placeholder", "one per line; \\n for a line break, e.g. \\n\\nUser:")
+    form.appendChild(_labelled(dom, f"Stop sequences (the answer ends before one; up to {MAX_STOPS})", stop))
     policy = dom.element("select", None, None, name="context", data_testid="context-policy")
     for value, text in CONTEXT_CHOICES:
         policy.appendChild(dom.element("option", text, value=value))
@@ -94,7 +100,7 @@ def open_panel(dom: Dom, settings: ChatSettings) -> None:
 def read_form(dom: Dom) -> dict[str, str]:
     """The fields' text, by name."""
     form = _form(dom)
-    names = ("system", "context", *(f.name for f in FIELDS))
+    names = ("system", "context", "stop", "seed", *(f.name for f in FIELDS))
     return {name: str(form.elements.namedItem(name).value) for name in names}
 
 
