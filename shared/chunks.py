@@ -10,9 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from shared.fields import integer, json_object, optional_uuid, text
+from shared.fields import SchemaError, integer, json_object, optional_uuid, text
 from shared.responses import ErrorInfo
-from shared.schemas import SchemaError
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ from shared.fields import new_id as new_id
 
 ROLES = ("system", "user", "assistant")
 MAX_STOPS = 4
-MAX_STOP_CHARS = 200
 """At most this many stop strings per request (OpenAI's limit)."""
+MAX_STOP_CHARS = 200
+"""The longest stop string."""
 MAX_TOKENS_ASKED = 2**31 - 1
 """``max_tokens`` beyond the context is capped to the room left; beyond this it is refused."""
 GENERATING = "generating"

@@ -119,7 +119,7 @@ class WebConfig:
     snapshot: bool = True
     """Serve the page an interpreter snapshot (webapp/snapshot.py), made at start if missing."""
     snapshot_dir: Path = SNAPSHOTS
-    """Where snapshots are kept (one per runtime)."""
+    """Where the snapshot is kept (that of the current runtime: others are deleted)."""
     snapshot_file: Path | None = None
     """The snapshot made for this runtime; None: the page starts Python itself."""
 
@@ -252,10 +252,10 @@ def create_app(config: WebConfig) -> Flask:
     csp = content_security_policy(config)
     allowed_hosts = set(config.allowed_hosts)
     page = (HERE / "index.html").read_text()
-    page = page.replace("{{CONFIG}}", json.dumps(page_config(config)).replace("<", "\\u003c"))
     snapshot = snapshot_url(config)
     preload = f'<link rel="preload" href="{snapshot}" as="fetch" crossorigin>' if snapshot else ""
-    page = page.replace("{{SNAPSHOT_PRELOAD}}", preload)
+    page = page.replace("{{SNAPSHOT_PRELOAD}}", preload)  # first: the config may hold any text
+    page = page.replace("{{CONFIG}}", json.dumps(page_config(config)).replace("<", "\\u003c"))
 
     @app.before_request
     def _local_hosts_only() -> None:

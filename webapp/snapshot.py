@@ -8,8 +8,15 @@ Pyodide can instead restore a copy of its WebAssembly memory taken after that st
 The snapshot is made once per runtime in Node (``snapshot.mjs``), which runs the very same
 ``pyodide.asm.wasm`` as the browser, and kept under ``.cache/pyodide/``. Its file name is a
 hash of the runtime files, the script and the imported modules, so a new Pyodide gets a new
-snapshot, never a stale one; Pyodide itself also refuses a snapshot of another build. The
-page (``static/boot.mjs``) falls back to starting Python when there is none or it fails.
+snapshot, never a stale one; Pyodide itself refuses a snapshot of another build or a file
+that is not one (it checks the header only: the file is written aside and renamed, never
+left half written). The page (``static/boot.mjs``) falls back to starting Python when there
+is none or it fails.
+
+What the snapshot freezes: the state of ``random`` (the page seeds it again after restoring),
+the string hash seed (the same on every load: the page keeps no secrets in dict order),
+and ``time.timezone``/``time.tzname`` of the machine that made it (Pyodide has no
+``time.tzset``; the page takes local time from the browser's ``Date``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import hashlib
 import logging
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -52,8 +60,6 @@ def ensure_snapshot(pyodide: Path, folder: Path, node: str | None = None) -> Pat
         log.warning("no interpreter snapshot: Node.js is not installed (the page starts about 1.2 s slower)")
         return None
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("pyodide-*.bin"):  # an earlier runtime's: never served again
-        old.unlink(missing_ok=True)
     command = [node, str(SCRIPT), str(pyodide), str(path), *PREIMPORTS]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
@@ -64,4 +70,14 @@ def ensure_snapshot(pyodide: Path, folder: Path, node: str | None = None) -> Pat
         log.warning("no interpreter snapshot: node exited %s: %s", done.returncode, done.stderr.strip()[-500:])
         return None
     log.info("made the interpreter snapshot %s", path)
+    forget_others(folder, keep=path)
     return path
+
+
+def forget_others(folder: Path, keep: Path) -> None:
+    """Delete earlier runtimes' snapshots (never served again) and what a Node process that
+    was stopped midway left; not the files of one making a snapshot right now."""
+    stale = time.time() - TIMEOUT
+    for other in folder.glob("pyodide-*.bin*"):
+        if other != keep and (other.suffix == ".bin" or other.stat().st_mtime < stale):
+            other.unlink(missing_ok=True)

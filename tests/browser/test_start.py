@@ -42,3 +42,13 @@ def test_the_page_restores_python_from_the_snapshot_and_starts_it_when_the_snaps
         assert any("snapshot was refused" in entry["message"] for entry in driver.get_log("browser"))
     finally:
         web.stop()
+
+    # A snapshot named in the page but gone when the page asks for it (404): Python starts.
+    web = web_process(tmp_path / "web-gone.log", *nowhere, "--snapshot-dir", str(made)).start()
+    try:
+        snapshot.unlink()
+        page = ChatPage(driver, web.url).open()
+        assert driver.execute_script(RESTORED) == 0
+        page.wait(lambda d: "offline" in page.by("service-status").text.lower(), 20, "the services shown offline")
+    finally:
+        web.stop()

@@ -48,8 +48,11 @@ def test_stop_sequences_and_the_seed_round_trip_through_the_panel():
     # One line each: a line break, a tab and a backslash written as \n, \t and \\.
     assert values["stop"] == "###\n\\n\\nUser:\na\\\\nb\n\\t" and values["seed"] == str(2**63)
     assert settings_from_form(values) == chat
-    typed = {**values, "stop": "END\n\n  \nStop here", "seed": " 42 "}  # empty lines are no stops
+    typed = {**values, "stop": "END\n\n  \nStop here\nEND", "seed": " 42 "}  # empty lines are no stops
     assert settings_from_form(typed).params.stop == ("END", "  ", "Stop here")
+    # A stop set through the API survives a save of the panel, whatever its characters.
+    odd = dataclasses.replace(chat, params=dataclasses.replace(params, stop=("\r\n\r\n", "a\u2028b", "\x0c", "\x85")))
+    assert "\r" not in form_values(odd)["stop"] and settings_from_form(form_values(odd)) == odd
     assert settings_from_form(typed).params.seed == 42
     assert settings_from_form({**values, "seed": ""}).params.seed is None
 

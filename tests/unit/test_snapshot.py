@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import stat
 from pathlib import Path
@@ -55,11 +56,15 @@ def test_a_missing_snapshot_is_made_by_node_and_replaces_an_earlier_runtimes(run
     folder = tmp_path / "snapshots"
     folder.mkdir()
     (folder / "pyodide-0000000000000000.bin").write_bytes(b"old")
+    left = folder / "pyodide-1111111111111111.bin.99.tmp"  # a Node process stopped midway
+    left.write_bytes(b"half")
+    os.utime(left, (0, 0))
+    (folder / "pyodide-2222222222222222.bin.98.tmp").write_bytes(b"being written")  # another, now
     args = tmp_path / "args"
     node = fake_node(tmp_path, f'echo "$@" > {args}; printf made > "$3"')
     made = snapshot.ensure_snapshot(runtime, folder, node=node)
     assert made == folder / snapshot.snapshot_name(runtime) and made.read_bytes() == b"made"
-    assert [p.name for p in folder.iterdir()] == [made.name]
+    assert sorted(p.name for p in folder.iterdir()) == [made.name, "pyodide-2222222222222222.bin.98.tmp"]
     script, pyodide, out, *modules = args.read_text().split()
     assert (script, pyodide, out, tuple(modules)) == (
         str(snapshot.SCRIPT),

@@ -64,15 +64,18 @@ CONTEXT_CHOICES = (
 """The options of "When the chat outgrows the model's context" (``ChatSettings.context``)."""
 
 
-ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\t", "\\t"))
-"""How a stop sequence's backslash, line break and tab are written in its one line of the panel."""
+ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+"""How a stop sequence's backslash, line breaks and tab are written in its one line of the
+panel (a textarea turns a carriage return into a line break: it must never hold one)."""
 
 
 def stops_from_text(text: str) -> list[str]:
     """The stop sequences of the panel's field: one per line, ``\\n`` for a line break,
-    ``\\t`` for a tab, ``\\\\`` for a backslash; empty lines ignored."""
-    stops = []
-    for line in text.splitlines():
+    ``\\r`` for a carriage return, ``\\t`` for a tab, ``\\\\`` for a backslash; empty
+    lines ignored, the same one twice kept once. Lines end at line feeds only: any other
+    character (a form feed, U+2028) is part of the sequence."""
+    stops: list[str] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
         if not line:
             continue
         out, i = [], 0
@@ -82,7 +85,7 @@ def stops_from_text(text: str) -> list[str]:
             out.append(found if found is not None else line[i])
             i += 2 if found is not None else 1
         stops.append("".join(out))
-    return stops
+    return list(dict.fromkeys(stops))
 
 
 def stops_to_text(stops: tuple[str, ...]) -> str:

@@ -52,7 +52,8 @@ def build_panel(dom: Dom, actions: PanelActions) -> None:
             data_testid=spec.testid,
         )
         numbers.appendChild(_labelled(dom, f"{spec.label} ({spec.low:g}–{spec.high:g})", number))
-    seed = dom.element("input", None, None, type="number", name="seed", step="1", data_testid="seed")
+    # Text, not a number field: a browser reads what it cannot parse there as empty (random).
+    seed = dom.element("input", None, None, type="text", inputmode="numeric", name="seed", data_testid="seed")
     seed.setAttribute("placeholder", "random")
     numbers.appendChild(_labelled(dom, "Seed (the same seed, the same answer)", seed))
     form.appendChild(numbers)

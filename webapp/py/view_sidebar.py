@@ -110,7 +110,10 @@ class Sidebar:
             group.appendChild(listing)
             fragment.appendChild(group)
         self._items = items  # chats no longer listed are forgotten
+        focused = dom.document.activeElement  # moving a kept item into the fragment blurs it
         dom.by_testid("session-groups").replaceChildren(fragment)
+        if focused and focused.isConnected and focused != dom.document.activeElement:
+            focused.focus()
         mark_active(dom, state.chat.session_id)
         end = dom.by_testid("session-list-end")
         end.textContent = "Loading older chats…" if state.has_more else ""

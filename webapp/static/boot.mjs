@@ -1,7 +1,7 @@
 // PyScript's interpreter module (pyscript.json "interpreter"): Pyodide's own loadPyodide,
 // but restoring the interpreter snapshot the web app serves (webapp/snapshot.py) instead of
 // starting Python, which is most of the page's start. Without a snapshot, or if Pyodide
-// refuses it (another build, a damaged file), Python starts the usual way.
+// refuses it (another build, or not a snapshot at all), Python starts the usual way.
 import { loadPyodide as startPyodide, version } from "/runtime/pyodide/pyodide.mjs";
 
 export { version };
@@ -9,8 +9,11 @@ export { version };
 const INDEX_URL = "/runtime/pyodide/";
 const config = JSON.parse(document.getElementById("ruschat-config").textContent);
 // Asked for now, while PyScript loads: the snapshot is the largest file of the start.
+// Any failure (no answer, an error status, a body cut off) means starting Python instead.
 const snapshot = config.snapshot
-  ? fetch(config.snapshot).then((response) => (response.ok ? response.arrayBuffer() : null), () => null)
+  ? fetch(config.snapshot)
+      .then((response) => (response.ok ? response.arrayBuffer() : null))
+      .catch(() => null)
   : Promise.resolve(null);
 
 export async function loadPyodide(options) {
@@ -18,6 +21,9 @@ export async function loadPyodide(options) {
   if (bytes) {
     try {
       const pyodide = await startPyodide({ ...options, indexURL: INDEX_URL, _loadSnapshot: bytes });
+      // The snapshot froze the state of `random` (seeded when Node made it): every page
+      // would draw the same numbers. A fresh seed from the browser's crypto.
+      pyodide.runPython("import random; random.seed()");
       performance.mark("ruschat:snapshot");
       return pyodide;
     } catch (error) {
