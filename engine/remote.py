@@ -23,6 +23,7 @@ from typing import Any
 import requests
 
 from engine.generation import DEFAULT_CONTEXT, MIN_ANSWER_TOKENS, Prompt, PromptTooLong, Step, answer_budget
+from shared.chunks import logprobs_of
 from shared.schemas import GenerationParams
 from shared.sse import SSEDecoder
 
@@ -305,8 +306,14 @@ class RemoteEngine:
         if "error" in chunk:
             raise requests.ConnectionError(str(chunk["error"].get("message", "error")))
         piece = (choice.get("delta") or {}).get("content")
-        if isinstance(piece, str) and piece:
+        # The tokens' log-probabilities ride on steps before the text: the scheduler hands
+        # them out with the next text, all of one chunk's together.
+        entries = logprobs_of(choice)
+        for entry in entries:
             stream.n_tokens += 1
+            self._push(stream, Step("", stream.n_tokens, logprob=entry))
+        if isinstance(piece, str) and piece:
+            stream.n_tokens += 0 if entries else 1  # a chunk without them: one token, we guess
             self._push(stream, Step(piece, stream.n_tokens))
         finish = choice.get("finish_reason")
         return ("length" if finish == "length" else "stop") if finish else None
@@ -350,6 +357,8 @@ def request_body(model: str, prompt: Prompt, params: GenerationParams, budget: i
     }
     if params.seed is not None:
         body["seed"] = params.seed
+    if params.top_logprobs is not None:
+        body["logprobs"], body["top_logprobs"] = True, params.top_logprobs
     if params.grammar is not None:
         body["grammar"] = params.grammar
     if prompt.continue_last:  # resume the last (assistant) message instead of answering it

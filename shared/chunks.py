@@ -46,6 +46,35 @@ class TokenLogprob:
         }
 
 
+def logprobs_of(choice: dict[str, Any]) -> list[TokenLogprob]:
+    """The tokens of a streamed choice with their log-probabilities (OpenAI's
+    ``logprobs.content``, as llama-server and vLLM send it); what is malformed is skipped."""
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
+    entries = []
+    for raw in content if isinstance(content, list) else []:
+        entry = _token_logprob(raw)
+        if entry is not None:
+            top = raw.get("top_logprobs") if isinstance(raw.get("top_logprobs"), list) else []
+            alternatives = tuple(t for t in (_token_logprob(x) for x in top) if t is not None)
+            entries.append(TokenLogprob(entry.token, entry.logprob, entry.bytes, alternatives))
+    return entries
+
+
+def _token_logprob(raw: Any) -> TokenLogprob | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
+        return None
+    logprob = raw.get("logprob")
+    if isinstance(logprob, bool) or not isinstance(logprob, (int, float)):
+        return None
+    data = raw.get("bytes")
+    if isinstance(data, list) and all(isinstance(b, int) and 0 <= b < 256 for b in data):
+        raw_bytes = tuple(data)
+    else:  # null where a server leaves them out
+        raw_bytes = tuple(raw["token"].encode())
+    return TokenLogprob(raw["token"], max(float(logprob), -9999.0), raw_bytes)  # JSON has no -Infinity
+
+
 @dataclass(frozen=True)
 class Timings:
     """Milliseconds spent waiting in the queue and until the first token; decode speed."""

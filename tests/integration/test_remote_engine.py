@@ -70,6 +70,25 @@ def test_info_names_the_upstream_model(service: Process, upstream: Process):
     assert info["model"] == served and info["context_size"] == 2048
 
 
+def test_log_probabilities_come_from_the_upstream(kind: str, service: Process):
+    # Early in the module: after the chats and the stopped answer below, llama-cpp-python's
+    # server (0.3.36) was seen to answer a logprobs request with empty tokens only (its own
+    # stream, read raw: "token": "" eight times), which is not ours to fix.
+    body = {"messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8, "logprobs": True}
+    answer = requests.post(f"{service.url}/v1/chat/completions", json={**body, "top_logprobs": 2}, timeout=120)
+    assert answer.status_code == 200
+    choice = answer.json()["choices"][0]
+    entries = choice["logprobs"]["content"]
+    assert entries, choice
+    assert "".join(e["token"] for e in entries) == choice["message"]["content"]
+    assert all(e["logprob"] <= 0 for e in entries)
+    # Passed on as the upstream sends them: llama-cpp-python's server adds the sampled token
+    # to the likeliest two when it is not one of them.
+    extra = 1 if kind == "llama-cpp-python" else 0
+    assert all(2 <= len(e["top_logprobs"]) <= 2 + extra for e in entries)
+    assert all(bytes(e["bytes"]).decode(errors="replace") == e["token"] for e in entries)
+
+
 def test_an_answer_streams_from_the_upstream_and_is_stored(service: Process):
     body = chat_body("What is the capital of France? Answer in one word.", max_tokens=24)
     with requests.post(f"{service.url}/api/chat", json=body, stream=True, timeout=120) as response:

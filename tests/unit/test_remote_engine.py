@@ -15,9 +15,10 @@ from werkzeug.serving import make_server
 
 from engine.cpu import FixedBudget
 from engine.generation import Prompt, PromptTooLong
-from engine.jobs import Job
+from engine.jobs import Job, Token
 from engine.remote import RemoteEngine, request_body
 from engine.scheduler import QueueFull, Scheduler
+from shared.chunks import logprobs_of
 from shared.schemas import GenerationParams
 from tests.fakes import run_to_end
 
@@ -32,6 +33,8 @@ class Upstream:
     status: int = 200
     retry_after: str | None = None
     bodies: list[dict[str, Any]] = field(default_factory=list)
+    logprobs: bool = False
+    """Send each piece's log-probability (as llama-server does, one token a chunk)."""
     closed: threading.Event = field(default_factory=threading.Event)
     """Set when a stream's client went away before its end."""
 
@@ -63,7 +66,12 @@ def scripted(upstream: Upstream) -> Flask:
             try:
                 for piece in upstream.pieces:
                     time.sleep(upstream.delay)
-                    yield f"data: {json.dumps({'choices': [{'index': 0, 'delta': {'content': piece}}]})}\n\n"
+                    choice: dict[str, Any] = {"index": 0, "delta": {"content": piece}}
+                    if upstream.logprobs:
+                        sampled = {"token": piece, "logprob": -0.5, "bytes": list(piece.encode())}
+                        top = [sampled, {"token": "x", "logprob": -2.0}]
+                        choice["logprobs"] = {"content": [{**sampled, "bytes": None, "top_logprobs": top}]}
+                    yield f"data: {json.dumps({'choices': [choice]})}\n\n"
                 final = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
                 yield f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n"
                 ended = True
@@ -187,3 +195,29 @@ def test_a_continued_answer_asks_the_upstream_to_resume_it():
     body = request_body("m", prompt, GenerationParams(), 100)
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
     assert body["messages"][-1] == {"role": "assistant", "content": "Hel"}
+
+
+def test_log_probabilities_are_asked_for_and_passed_on(engine: RemoteEngine, scheduler: Scheduler, upstream: Upstream):
+    upstream.logprobs = True
+    job = Job(prompt=engine.prepare([{"role": "user", "content": "Hi"}]), params=GenerationParams(top_logprobs=2))
+    scheduler.submit(job)
+    run_to_end(job)
+    sent = upstream.bodies[-1]
+    assert (sent["logprobs"], sent["top_logprobs"]) == (True, 2)
+    entries = [entry for event in job.reader().available() if isinstance(event, Token) for entry in event.logprobs]
+    assert [e.token for e in entries] == ["Hello", ",", " world"]  # each with its text
+    assert all(e.logprob == -0.5 and bytes(e.bytes) == e.token.encode() for e in entries)  # bytes: null -> UTF-8
+    assert [t.token for t in entries[0].top] == ["Hello", "x"] and entries[0].top[1].bytes == tuple(b"x")
+
+
+def test_without_log_probabilities_asked_none_are_requested(engine: RemoteEngine, upstream: Upstream):
+    job = Job(prompt=engine.prepare([{"role": "user", "content": "Hi"}]), params=GenerationParams())
+    body = request_body(engine.model_name, job.prompt, job.params, 16)
+    assert "logprobs" not in body and "top_logprobs" not in body
+
+
+def test_malformed_log_probabilities_are_skipped():
+    entries = [{"token": "a", "logprob": "high"}, {"token": 3}, None, {"token": "b", "logprob": -1}]
+    choice = {"logprobs": {"content": entries}}
+    assert [(e.token, e.logprob) for e in logprobs_of(choice)] == [("b", -1.0)]
+    assert logprobs_of({"logprobs": None}) == [] and logprobs_of({"logprobs": {"content": "x"}}) == []
