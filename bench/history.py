@@ -5,7 +5,7 @@ messages (rows written straight into the database through SQL, before the servic
 start), starts both services and the web app on free ports, and drives the page in
 headless Chromium (started offline, as tests/browser does):
 
-- **page ready**: from navigation start to the page's ``ruschat-ready`` mark (set with
+- **page ready**: from navigation start to the page's ``ruschat:ready`` mark (set with
   body ``data-ready``), warm (after one load not counted); median of 5, with an empty
   history and with the full one (both stacks running, loads alternating);
 - **chat open**: from the click on a chat in the sidebar to its last message in the DOM
@@ -80,12 +80,12 @@ def chromium() -> Iterator[Any]:
 
 
 def page_ready_ms(driver: Any, url: str, timeout: float = 120) -> float:
-    """Load the page; milliseconds from navigation start to its ``ruschat-ready`` mark."""
+    """Load the page; milliseconds from navigation start to its ``ruschat:ready`` mark."""
     driver.get(url)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         mark = driver.execute_script(
-            "const m = performance.getEntriesByName('ruschat-ready'); return m.length ? m[0].startTime : null;"
+            "const m = performance.getEntriesByName('ruschat:ready'); return m.length ? m[0].startTime : null;"
         )
         if mark is not None:
             return float(mark)
@@ -151,8 +151,11 @@ def scroll_loads(driver: Any, url: str, until: int = DEEP) -> list[tuple[int, fl
     page_ready_ms(driver, url)
     driver.set_script_timeout(60)
     loads: list[tuple[int, float]] = []
+    more = "return document.querySelector('[data-testid=\"session-list-end\"]').dataset.more === 'true'"
     while not loads or loads[-1][0] < until:
         time.sleep(0.3)  # the page settles (a load the observer started ends)
+        if not driver.execute_script(more):
+            break  # everything is listed (a short history: --quick)
         listed, elapsed = driver.execute_async_script(MORE_SCRIPT)
         if elapsed < 0:
             raise RuntimeError(f"no more chats were drawn after {listed}")

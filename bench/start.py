@@ -22,8 +22,7 @@ from typing import Any
 from selenium import webdriver
 
 from tests.browser.conftest import new_chromium, running_stack, web_process
-
-RUNTIME = ("pyodide.mjs", "pyodide.asm.mjs", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+from webapp.offline import PYODIDE_FILES
 
 TIMES = r"""
 const mark = (name) => { const m = performance.getEntriesByName(name, "mark")[0]; return m ? m.startTime : null; };
@@ -62,7 +61,7 @@ def load(driver: webdriver.Chrome, url: str) -> dict[str, Any]:
     driver.get("about:blank")
     driver.get(url)
     wait(driver, "return document.body && document.body.dataset.ready === 'true'")
-    raw = driver.execute_script(TIMES, list(RUNTIME))
+    raw = driver.execute_script(TIMES, list(PYODIDE_FILES))
     phases = {
         "first_paint_ms": raw["fcp"],
         "pyscript_loaded_ms": raw["pyscript"],
@@ -136,7 +135,7 @@ PHASES = (
     ("PyScript loaded", "pyscript_loaded_ms", None),
     ("runtime files loaded", "runtime_loaded_ms", None),
     ("interpreter up, our files asked for", "files_requested_ms", "runtime_loaded_ms"),
-    ("our files loaded (page, shared/, vendor.zip)", "files_loaded_ms", "files_requested_ms"),
+    ("our files loaded (page.zip: the page, shared/, vendored)", "files_loaded_ms", "files_requested_ms"),
     ("our Python starts", "python_started_ms", "files_loaded_ms"),
     ("page modules imported", "imported_ms", "python_started_ms"),
     ("data-ready (services probed, history drawn)", "ready_ms", "imported_ms"),

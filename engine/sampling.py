@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.chunks import TokenLogprob
+from shared.chunks import LOGPROB_FLOOR, TokenLogprob
 from shared.openai_schemas import ResponseFormat
 from shared.schemas import GenerationParams
 
@@ -94,5 +94,4 @@ def _entry(
     token: int, logprob: float, piece: Callable[[int], bytes], top: tuple[TokenLogprob, ...] = ()
 ) -> TokenLogprob:
     raw = piece(token)
-    # JSON has no -Infinity; a token the model rules out gets OpenAI's floor instead.
-    return TokenLogprob(raw.decode("utf-8", errors="replace"), max(logprob, -9999.0), tuple(raw), top)
+    return TokenLogprob(raw.decode("utf-8", errors="replace"), max(logprob, LOGPROB_FLOOR), tuple(raw), top)

@@ -27,6 +27,10 @@ class Usage:
         }
 
 
+LOGPROB_FLOOR = -9999.0
+"""OpenAI's log-probability for a token ruled out (JSON has no -Infinity)."""
+
+
 @dataclass(frozen=True)
 class TokenLogprob:
     """One answer token's log-probability (``logprobs.content[]`` of OpenAI's responses)
@@ -53,15 +57,15 @@ def logprobs_of(choice: dict[str, Any]) -> list[TokenLogprob]:
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     entries = []
     for raw in content if isinstance(content, list) else []:
-        entry = _token_logprob(raw)
+        listed = raw.get("top_logprobs") if isinstance(raw, dict) else None
+        top = [_token_logprob(x) for x in listed] if isinstance(listed, list) else []
+        entry = _token_logprob(raw, tuple(t for t in top if t is not None))
         if entry is not None:
-            top = raw.get("top_logprobs") if isinstance(raw.get("top_logprobs"), list) else []
-            alternatives = tuple(t for t in (_token_logprob(x) for x in top) if t is not None)
-            entries.append(TokenLogprob(entry.token, entry.logprob, entry.bytes, alternatives))
+            entries.append(entry)
     return entries
 
 
-def _token_logprob(raw: Any) -> TokenLogprob | None:
+def _token_logprob(raw: Any, top: tuple[TokenLogprob, ...] = ()) -> TokenLogprob | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("token"), str):
         return None
     logprob = raw.get("logprob")
@@ -72,7 +76,7 @@ def _token_logprob(raw: Any) -> TokenLogprob | None:
         raw_bytes = tuple(data)
     else:  # null where a server leaves them out
         raw_bytes = tuple(raw["token"].encode())
-    return TokenLogprob(raw["token"], max(float(logprob), -9999.0), raw_bytes)  # JSON has no -Infinity
+    return TokenLogprob(raw["token"], max(float(logprob), LOGPROB_FLOOR), raw_bytes, top)
 
 
 @dataclass(frozen=True)

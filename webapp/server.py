@@ -277,13 +277,11 @@ def create_app(config: WebConfig) -> Flask:
     def config_json() -> Response:
         return Response(json.dumps(pyscript_config()), mimetype="application/json")
 
-    @app.get("/py/vendor.zip")
-    def vendor() -> Response:
-        return Response(vendored_zip(), mimetype="application/zip")
+    modules = page_zip()  # once: the service worker's release hash covers these very bytes
 
     @app.get("/py/page.zip")
     def page_modules() -> Response:
-        return Response(page_zip(), mimetype="application/zip")
+        return Response(modules, mimetype="application/zip")
 
     @app.get("/py/<name>")
     def page_python(name: str) -> Response:

@@ -63,8 +63,7 @@ class Actions:
         if wanted:  # maybe a chat further down the list than loaded
             await self.open_session(wanted, only_if_stored=True)
         self.dom.document.body.setAttribute("data-ready", "true")
-        js.performance.mark("ruschat-ready")  # what bench/history.py times
-        js.performance.mark("ruschat:ready")  # bench/start.py
+        js.performance.mark("ruschat:ready")  # what bench/start.py and bench/history.py time
         view_composer.focus_input(self.dom)
         await asyncio.sleep(0.05)  # let the browser paint the ready page first
         import render  # noqa: F401  (Markdown, for the first answer: view_messages imports it late)

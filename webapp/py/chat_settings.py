@@ -8,6 +8,7 @@ draws the fields listed here, the actions parse what the user typed with
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -64,9 +65,10 @@ CONTEXT_CHOICES = (
 """The options of "When the chat outgrows the model's context" (``ChatSettings.context``)."""
 
 
-ESCAPES = (("\\", "\\\\"), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
+ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 """How a stop sequence's backslash, line breaks and tab are written in its one line of the
 panel (a textarea turns a carriage return into a line break: it must never hold one)."""
+UNESCAPES = {written: char for char, written in ESCAPES.items()}
 
 
 def stops_from_text(text: str) -> list[str]:
@@ -74,28 +76,14 @@ def stops_from_text(text: str) -> list[str]:
     ``\\r`` for a carriage return, ``\\t`` for a tab, ``\\\\`` for a backslash; empty
     lines ignored, the same one twice kept once. Lines end at line feeds only: any other
     character (a form feed, U+2028) is part of the sequence."""
-    stops: list[str] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line:
-            continue
-        out, i = [], 0
-        while i < len(line):
-            pair = line[i : i + 2]
-            found = next((char for char, written in ESCAPES if written == pair), None)
-            out.append(found if found is not None else line[i])
-            i += 2 if found is not None else 1
-        stops.append("".join(out))
+    lines = text.replace("\r\n", "\n").split("\n")
+    stops = [re.sub(r"\\[\\nrt]", lambda m: UNESCAPES[m.group()], line) for line in lines if line]
     return list(dict.fromkeys(stops))
 
 
 def stops_to_text(stops: tuple[str, ...]) -> str:
     """The inverse of :func:`stops_from_text`."""
-    lines = []
-    for stop in stops:
-        for char, written in ESCAPES:
-            stop = stop.replace(char, written)
-        lines.append(stop)
-    return "\n".join(lines)
+    return "\n".join(stop.translate(str.maketrans(ESCAPES)) for stop in stops)
 
 
 def settings_from_form(values: Mapping[str, str]) -> ChatSettings:

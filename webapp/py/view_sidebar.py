@@ -15,7 +15,6 @@ import js
 from pyodide.ffi import create_proxy, to_js
 
 from dom import Dom
-from shared.schemas import Session
 from shared.sidebar import date_groups
 from state import AppState
 
@@ -104,7 +103,7 @@ class Sidebar:
                 shown = (session.title, session.id in running)
                 kept = self._items.get(session.id)
                 if kept is None or kept[0] != shown:
-                    kept = (shown, self._item(session, shown))
+                    kept = (shown, self._item(session.id, shown))
                 items[session.id] = kept
                 listing.appendChild(kept[1])
             group.appendChild(listing)
@@ -119,9 +118,9 @@ class Sidebar:
         end.textContent = "Loading older chats…" if state.has_more else ""
         end.setAttribute("data-more", "true" if state.has_more else "false")
 
-    def _item(self, session: Session, shown: tuple[str, bool]) -> Any:
+    def _item(self, session_id: str, shown: tuple[str, bool]) -> Any:
         title, running = shown
-        item = self.dom.element("li", None, None, data_testid="session-item", data_session_id=session.id)
+        item = self.dom.element("li", None, None, data_testid="session-item", data_session_id=session_id)
         item.appendChild(self.dom.element("span", title, "title", title=title))
         if running:
             item.setAttribute("data-running", "true")
