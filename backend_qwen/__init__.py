@@ -1,7 +1,7 @@
 """The capable service: Qwen2.5-0.5B-Instruct when its GGUF is in models/, else the bundled model."""
 
-from engine.model_files import ModelFile
-from engine.settings import ServiceProfile
+from engine.config import ServiceProfile
+from engine.inference.model_files import ModelFile
 
 PROFILE = ServiceProfile(
     name="qwen",

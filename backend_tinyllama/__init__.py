@@ -1,7 +1,7 @@
 """The fast service: TinyLlama-1.1B-Chat when its GGUF is in models/, else the bundled model."""
 
-from engine.model_files import ModelFile
-from engine.settings import ServiceProfile
+from engine.config import ServiceProfile
+from engine.inference.model_files import ModelFile
 
 # TinyLlama's GGUF files carry no chat template; this is the Zephyr format from the
 # model's own tokenizer_config.json.

@@ -20,8 +20,8 @@ from typing import Any
 
 from bench import contention, history, measure, report, restart
 from bench import start as page_start
-from engine.model_files import BUNDLED
-from engine.settings import REPO_ROOT
+from engine.config import REPO_ROOT
+from engine.inference.model_files import BUNDLED
 from tests.support import Process, service_process
 
 OUT = REPO_ROOT / "docs" / "bench"

@@ -1,5 +1,5 @@
 """Section 7 of the benchmark: services sharing the CPU, with each other and with a
-foreign CPU-bound process, against one service alone (the CPU budget, engine/cpu.py)."""
+foreign CPU-bound process, against one service alone (the CPU budget, engine/cpu/budget.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from bench.measure import LONG_PROMPT, Stream, chat, settle
-from engine.cpu import CpuBudget
+from engine.cpu.budget import CpuBudget
 from tests.support import InfoWatch
 
 

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.storage import Store
+from engine.store.storage import Store
 
 CHATS = 10_000
 MESSAGES = 10

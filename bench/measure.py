@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from engine.cpu import RECOVERY_SAMPLES, SAMPLE_SECONDS
+from engine.cpu.budget import RECOVERY_SAMPLES, SAMPLE_SECONDS
 from tests.support import content_of, iter_chunks
 
 LONG_PROMPT = "Write a long, detailed essay about the history of the printing press, with many sections."
@@ -118,7 +118,7 @@ def streaming_overhead(url: str, model: Path, threads: int, ctx: int, runs: int,
     """Decode speed through the service's SSE endpoint against llama-cpp-python in-process."""
     from llama_cpp import Llama
 
-    from engine.inference import LlamaEngine
+    from engine.inference.llama import LlamaEngine
 
     prompt = LlamaEngine(str(model), "tokens", context_size=ctx, threads=threads, slots=1).prepare(
         [{"role": "user", "content": LONG_PROMPT}]

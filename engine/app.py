@@ -7,19 +7,21 @@ import logging
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from engine import api, errors, openai_api, openapi, security, status, transfer_api
-from engine.context import Service, attach
-from engine.cpu import Budget, CpuBudget, FixedBudget
-from engine.generation import Engine
-from engine.inference import LlamaEngine
-from engine.live import LiveAnswers
-from engine.metrics import Metrics
-from engine.remote import RemoteEngine
-from engine.scheduler import Scheduler
-from engine.settings import ServiceConfig
-from engine.storage import Store
-from engine.titles import Titles
-from engine.writer import Writer, writer_for
+from engine.chat.live import LiveAnswers
+from engine.chat.summary import summarizer_for
+from engine.chat.titles import Titles
+from engine.chat.writer import Writer, writer_for
+from engine.config import ServiceConfig
+from engine.cpu.budget import Budget, CpuBudget, FixedBudget
+from engine.http import chat_api, errors, history_api, openai_api, openapi, security, status, transfer_api
+from engine.http.metrics import Metrics
+from engine.http.state import attach
+from engine.inference.llama import LlamaEngine
+from engine.inference.protocol import Engine
+from engine.inference.remote import RemoteEngine
+from engine.scheduling.scheduler import Scheduler
+from engine.service import Service
+from engine.store.storage import Store
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +93,15 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
             scheduler=scheduler,
             live=LiveAnswers(store),
             titles=Titles(store, title_writer(config, engine, scheduler), on_done=metrics.title_done),
+            summarizer=summarizer_for(
+                config.summarizer, engine, scheduler, config.service, config.summarizer_timeout, config.api_key
+            ),
         ),
     )
     errors.register_error_handlers(app)
     security.install(app, config)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(history_api.bp)
+    app.register_blueprint(chat_api.bp)
     app.register_blueprint(openai_api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(transfer_api.bp)

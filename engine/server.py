@@ -14,8 +14,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from engine.model_files import ModelMissing
-from engine.settings import ServiceProfile, config_from_args, exposure_refusal
+from engine.config import ServiceProfile, config_from_args, exposure_refusal
+from engine.inference.model_files import ModelMissing
 
 
 class GunicornApp(BaseApplication):  # type: ignore[misc]
@@ -37,7 +37,7 @@ class GunicornApp(BaseApplication):  # type: ignore[misc]
         options: dict[str, Any] = {
             "bind": [self._bind],
             "workers": 1,
-            "worker_class": "engine.worker.JsonErrorWorker",  # gthread, JSON errors
+            "worker_class": "engine.http.worker.JsonErrorWorker",  # gthread, JSON errors
             "threads": self._threads,
             "timeout": 120,
             "graceful_timeout": 5,

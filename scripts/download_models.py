@@ -30,7 +30,7 @@ except ImportError:
 
 from backend_qwen import PROFILE as CAPABLE  # noqa: E402
 from backend_tinyllama import PROFILE as FAST  # noqa: E402
-from engine.model_files import ModelFile, sha256_of  # noqa: E402
+from engine.inference.model_files import ModelFile, sha256_of  # noqa: E402
 
 MODELS = {"fast": FAST.preferred_model, "capable": CAPABLE.preferred_model}
 SHA256 = re.compile(r"^[0-9a-f]{64}$")

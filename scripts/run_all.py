@@ -187,7 +187,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def is_loopback(host: str) -> bool:
-    """As engine.settings.is_loopback (this script runs before the .venv exists)."""
+    """As engine.config.is_loopback (this script runs before the .venv exists)."""
     if host.strip().lower() == "localhost":
         return True
     try:

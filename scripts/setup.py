@@ -27,7 +27,7 @@ LLAMA_SERVER = ROOT / ".cache" / "bin" / "llama-server"
 DEFAULT_CMAKE_ARGS = "-DGGML_NATIVE=OFF"
 
 sys.path.insert(0, str(ROOT))
-from engine.model_files import provision_bundled  # noqa: E402  (standard library only)
+from engine.inference.model_files import provision_bundled  # noqa: E402  (standard library only)
 
 
 def step(message: str) -> None:

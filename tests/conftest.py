@@ -10,8 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
-from engine.settings import ServiceConfig
-from engine.storage import Store
+from engine.config import ServiceConfig
+from engine.store.storage import Store
 from shared.sse import SSEDecoder
 from tests.fakes import FakeEngine
 from tests.postgres import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server)

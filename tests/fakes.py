@@ -7,8 +7,8 @@ import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from engine.generation import Prompt, PromptTooLong, Step, answer_budget
-from engine.jobs import Finished, Job, Token
+from engine.inference.protocol import Prompt, PromptTooLong, Step, answer_budget
+from engine.scheduling.jobs import Finished, Job, Token
 from shared.chunks import TokenLogprob
 from shared.schemas import GenerationParams
 

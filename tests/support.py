@@ -20,8 +20,8 @@ import pytest
 import requests
 from sqlalchemy import Engine
 
-from engine.model_files import BUNDLED
-from engine.settings import REPO_ROOT
+from engine.config import REPO_ROOT
+from engine.inference.model_files import BUNDLED
 from shared.sse import SSEDecoder
 
 
@@ -200,8 +200,8 @@ def engine_before(url: str, migration: Callable[..., None]) -> Engine:
     earlier migration applied and recorded. The caller fills it and disposes of the engine."""
     from sqlalchemy import create_engine, text
 
-    from engine.migrations import MIGRATIONS
-    from engine.sql import engine_url
+    from engine.store.dialects import engine_url
+    from engine.store.migrations import MIGRATIONS
 
     previous = MIGRATIONS[: MIGRATIONS.index(migration)]
     engine = create_engine(engine_url(url))

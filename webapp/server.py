@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, request, send_from_directory
 
-from engine.security import host_name
-from engine.settings import LOCAL_HOSTS
+from engine.config import LOCAL_HOSTS
+from engine.http.security import host_name
 from webapp import offline
 from webapp.snapshot import ensure_snapshot
 

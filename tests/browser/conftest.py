@@ -23,8 +23,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from engine.cpu import usable_cores
-from engine.storage import Store
+from engine.cpu.budget import usable_cores
+from engine.store.storage import Store
 from shared.schemas import ChatMessage, Message
 from tests.support import Process, free_port, service_process
 

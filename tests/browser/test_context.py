@@ -11,7 +11,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from engine.storage import Store
+from engine.store.storage import Store
 from shared.schemas import ChatMessage, Message
 from tests.browser.conftest import MODEL, ChatPage, Stack, running_stack
 

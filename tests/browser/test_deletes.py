@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from selenium.webdriver.common.by import By
 
-from engine.storage import Store
+from engine.store.storage import Store
 from shared.schemas import ChatMessage, Message
 from tests.browser.conftest import MODEL, ChatPage, Stack
 from tests.support import service_process

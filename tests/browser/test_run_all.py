@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from engine.settings import REPO_ROOT
+from engine.config import REPO_ROOT
 from tests.browser.conftest import ChatPage
 from tests.support import free_port, wait_until
 

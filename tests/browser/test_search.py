@@ -9,7 +9,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from engine.storage import Store
+from engine.store.storage import Store
 from shared.schemas import ChatMessage, Message
 from tests.browser.conftest import MODEL, ChatPage, Stack
 

@@ -15,7 +15,7 @@ import pytest
 import requests
 import websocket
 
-from engine.cpu import usable_cores
+from engine.cpu.budget import usable_cores
 from tests.support import InfoWatch, Process, chat_body, read_stream, service_process, text_of, wait_until
 
 pytestmark = [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backend_qwen import PROFILE as CAPABLE
-from engine.settings import REPO_ROOT
+from engine.config import REPO_ROOT
 from tests.support import free_port
 
 SCRIPT = REPO_ROOT / "scripts" / "download_models.py"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from engine.live import SWEEP_EVERY
-from engine.storage import STALE_AFTER
+from engine.chat.live import SWEEP_EVERY
+from engine.store.storage import STALE_AFTER
 from tests.postgres import PostgresServer
 from tests.support import Process, chat_body, iter_chunks, read_stream, service_process, wait_until
 

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 
-from engine.settings import REPO_ROOT
+from engine.config import REPO_ROOT
 from tests.support import free_port
 
 

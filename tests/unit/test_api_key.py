@@ -15,10 +15,11 @@ from openapi_spec_validator import validate
 
 from backend_qwen import PROFILE as QWEN
 from backend_tinyllama import PROFILE as TINYLLAMA
-from engine import server, summary, writer
+from engine import server
 from engine.app import create_app, shutdown
-from engine.model_files import BUNDLED
-from engine.settings import ServiceConfig, config_from_args, exposure_refusal, is_loopback
+from engine.chat import summary, writer
+from engine.config import ServiceConfig, config_from_args, exposure_refusal, is_loopback
+from engine.inference.model_files import BUNDLED
 from tests.fakes import FakeEngine
 from tests.unit.test_app import chat_body
 from webapp.server import WebConfig, page_config

@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
-from engine.settings import ServiceConfig
+from engine.config import ServiceConfig
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
-from engine.cpu import FixedBudget
-from engine.jobs import Started
-from engine.scheduler import QueueFull, Scheduler
+from engine.cpu.budget import FixedBudget
+from engine.scheduling.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
+from engine.scheduling.jobs import Started
+from engine.scheduling.scheduler import QueueFull, Scheduler
 from tests.fakes import FakeEngine, job
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
-from engine.settings import ServiceConfig
+from engine.config import ServiceConfig
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.cpu import (
+from engine.cpu.budget import (
     ALONE,
     FOREIGN_LOAD,
     IDLE,
@@ -27,8 +27,8 @@ from engine.cpu import (
     Grant,
     usable_cores,
 )
-from engine.cpu_load import LoadMeter
-from engine.scheduler import Scheduler
+from engine.cpu.load import LoadMeter
+from engine.scheduling.scheduler import Scheduler
 from tests.fakes import FakeEngine, job, run_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def _close_budgets() -> Iterator[None]:
 OTHER_SERVICE = """
 import sys
 from pathlib import Path
-from engine.cpu import CpuBudget
+from engine.cpu.budget import CpuBudget
 
 class NoMeter:
     available = False
@@ -224,7 +224,7 @@ def test_a_little_foreign_load_is_ignored_and_a_busy_machine_still_gets_one_thre
 
 
 def test_two_budgets_of_one_process_share_too(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr("engine.cpu.WAIT_FOR_CORE_SECONDS", 0.05)
+    monkeypatch.setattr("engine.cpu.budget.WAIT_FOR_CORE_SECONDS", 0.05)
     first, second = budget(tmp_path), budget(tmp_path)  # registering does not wait for the other
     assert first.acquire() == Grant(4, ALONE)
     assert second.acquire() == Grant(1, SHARING)  # the first holds every core until its next step
@@ -244,7 +244,7 @@ def test_foreign_load_is_split_among_the_services_too(tmp_path: Path, other: Oth
 
 def test_a_newcomer_waits_for_a_core_once_per_busy_period(tmp_path: Path, other: OtherService, monkeypatch):
     waits = []
-    monkeypatch.setattr("engine.cpu.WAIT_FOR_CORE_SECONDS", 0.05)
+    monkeypatch.setattr("engine.cpu.budget.WAIT_FOR_CORE_SECONDS", 0.05)
     mine = budget(tmp_path)
     original = mine._wait_for_core
     monkeypatch.setattr(mine, "_wait_for_core", lambda target: waits.append(target) or original(target))
@@ -403,7 +403,7 @@ def test_a_service_that_cannot_use_the_folder_still_serves_unshared(tmp_path: Pa
     from dataclasses import replace
 
     from engine.app import cpu_budget
-    from engine.cpu import FixedBudget
+    from engine.cpu.budget import FixedBudget
 
     target = tmp_path / "elsewhere"
     target.mkdir()

@@ -1,4 +1,4 @@
-"""KV states on disk (engine.kv_disk), without a model: the bytes are opaque to it."""
+"""KV states on disk (engine.inference.kv_disk), without a model: the bytes are opaque to it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.kv_disk import HEADER, KvDiskCache, _name, layout_folder
+from engine.inference.kv_disk import HEADER, KvDiskCache, _name, layout_folder
 
 SYSTEM = list(range(100, 164))
 

@@ -1,4 +1,4 @@
-"""Parking and saving slots' KV states (engine.kv_park) against a fake llama.cpp."""
+"""Parking and saving slots' KV states (engine.inference.kv_park) against a fake llama.cpp."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import ctypes
 from pathlib import Path
 from typing import Any
 
-from engine.kv_disk import KvDiskCache
-from engine.kv_park import MIN_PARK_TOKENS, KvParking
+from engine.inference.kv_disk import KvDiskCache
+from engine.inference.kv_park import MIN_PARK_TOKENS, KvParking
 
 SYSTEM = list(range(100, 164))
 

@@ -9,11 +9,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from engine.app import create_app, shutdown
-from engine.jobs import Job
-from engine.live import LiveAnswer, LiveAnswers
-from engine.settings import ServiceConfig
-from engine.storage import STALE_AFTER, Store
-from engine.tables import MessageRow
+from engine.chat.live import LiveAnswer, LiveAnswers
+from engine.config import ServiceConfig
+from engine.scheduling.jobs import Job
+from engine.store.storage import STALE_AFTER, Store
+from engine.store.tables import MessageRow
 from shared.schemas import ChatMessage, Message
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
@@ -79,7 +79,7 @@ def test_the_answer_is_stored_at_once_and_saved_as_it_grows(config: ServiceConfi
 
 def age_heartbeat(store: Store, message_id: str, seconds: float) -> None:
     """Make an answer look as if its writer last saved it ``seconds`` ago."""
-    with store.engine.begin() as conn:
+    with store.db.begin() as conn:
         conn.execute(
             update(MessageRow).where(MessageRow.id == message_id).values(saved_at=MessageRow.saved_at - seconds)
         )

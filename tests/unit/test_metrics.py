@@ -9,10 +9,10 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine.app import create_app, shutdown
-from engine.cpu import FixedBudget
-from engine.jobs import Finished
-from engine.scheduler import Scheduler
-from engine.settings import ServiceConfig
+from engine.config import ServiceConfig
+from engine.cpu.budget import FixedBudget
+from engine.scheduling.jobs import Finished
+from engine.scheduling.scheduler import Scheduler
 from tests.fakes import FakeEngine, job, run_to_end
 from tests.support import wait_until
 from tests.unit.test_app import chat_body

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from engine.openapi_schemas import NUMBER_RANGES
+from engine.http.openapi_schemas import NUMBER_RANGES
 from shared.schemas import (
     DEFAULT_LIMITS,
     MAX_STOP_CHARS,

@@ -13,11 +13,11 @@ import pytest
 from flask import Flask, Response, request
 from werkzeug.serving import make_server
 
-from engine.cpu import FixedBudget
-from engine.generation import Prompt, PromptTooLong
-from engine.jobs import Job, Token
-from engine.remote import RemoteEngine, request_body
-from engine.scheduler import QueueFull, Scheduler
+from engine.cpu.budget import FixedBudget
+from engine.inference.protocol import Prompt, PromptTooLong
+from engine.inference.remote import RemoteEngine, request_body
+from engine.scheduling.jobs import Job, Token
+from engine.scheduling.scheduler import QueueFull, Scheduler
 from shared.chunks import logprobs_of
 from shared.schemas import GenerationParams
 from tests.fakes import run_to_end

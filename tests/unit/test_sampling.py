@@ -1,4 +1,4 @@
-"""engine.sampling without a model: seeds, grammars, log-probabilities from logits."""
+"""engine.inference.sampling without a model: seeds, grammars, log-probabilities from logits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from engine.sampling import grammar_for, sampler_seed, token_logprob
+from engine.inference.sampling import grammar_for, sampler_seed, token_logprob
 from shared.openai_schemas import ResponseFormat
 
 

@@ -5,10 +5,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from engine.cpu import FixedBudget
-from engine.generation import Prompt
-from engine.jobs import Job, Started, Token
-from engine.scheduler import MAX_BACKGROUND, QueueFull, Scheduler
+from engine.cpu.budget import FixedBudget
+from engine.inference.protocol import Prompt
+from engine.scheduling.jobs import Job, Started, Token
+from engine.scheduling.scheduler import MAX_BACKGROUND, QueueFull, Scheduler
 from shared.schemas import GenerationParams
 from tests.fakes import FakeEngine, job, run_to_end
 

@@ -7,8 +7,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from engine.search import SearchQueryError, fts_query, search
-from engine.storage import Store
+from engine.store.search import SearchQueryError, fts_query
+from engine.store.storage import Store
 from shared.schemas import ChatMessage, Message
 from shared.search import SearchHit, merge_hits, snippet_parts
 from tests.support import database_before
@@ -22,7 +22,7 @@ def chat(store: Store, question: str, answer: str, at: float = 1.0) -> tuple[str
 
 
 def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_path: Path):
-    from engine.migrations import m006_message_search
+    from engine.store.migrations import m006_message_search
 
     path = tmp_path / "m005.sqlite3"
     db = database_before(path, m006_message_search)
@@ -36,7 +36,7 @@ def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_pat
     db.close()
 
     store = Store(f"sqlite:///{path}")
-    [hit] = search(store.engine, "fjord", 10)
+    [hit] = store.search("fjord", 10)
     assert (hit.session_id, hit.message_id, hit.title, hit.role) == (sid, qid, "Old chat", "user")
     assert [hit.snippet[a:b] for a, b in hit.marks] == ["fjord"]
     store.close()
@@ -44,23 +44,23 @@ def test_m006_indexes_the_messages_of_a_database_of_the_previous_release(tmp_pat
 
 def test_the_index_follows_inserts_updates_and_deletes(store: Store):
     sid, qid, aid = chat(store, "Tell me about Oslo", "Oslo is the capital of Norway.")
-    assert {h.message_id for h in search(store.engine, "oslo", 10)} == {qid, aid}
+    assert {h.message_id for h in store.search("oslo", 10)} == {qid, aid}
     store.finish_answer(aid, "Bergen is rainy.", "stop", None)
-    assert [h.message_id for h in search(store.engine, "bergen", 10)] == [aid]
-    assert [h.role for h in search(store.engine, "oslo", 10)] == ["user"]
+    assert [h.message_id for h in store.search("bergen", 10)] == [aid]
+    assert [h.role for h in store.search("oslo", 10)] == ["user"]
     store.delete_session(sid)
-    assert search(store.engine, "oslo", 10) == [] and search(store.engine, "bergen", 10) == []
+    assert store.search("oslo", 10) == [] and store.search("bergen", 10) == []
 
 
 def test_best_hit_first_last_word_as_prefix_and_unicode(store: Store):
     chat(store, "a question", "Norway Norway Norway, and fjords in Norway")
     _, _, once = chat(store, "another question", "Sweden borders Norway once, with a very long sentence around it")
-    hits = search(store.engine, "norw", 10)
+    hits = store.search("norw", 10)
     assert len(hits) == 2 and hits[0].rank > hits[1].rank and hits[1].message_id == once
     _, _, russian = chat(store, "вопрос", "Столица Норвегии — Осло, «город»")
-    [hit] = search(store.engine, "норвег", 10)
+    [hit] = store.search("норвег", 10)
     assert hit.message_id == russian and [hit.snippet[a:b] for a, b in hit.marks] == ["Норвегии"]
-    assert search(store.engine, "norw ", 10) == []  # a trailing space ends the word
+    assert store.search("norw ", 10) == []  # a trailing space ends the word
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_best_hit_first_last_word_as_prefix_and_unicode(store: Store):
 def test_hostile_queries_are_searched_as_words_never_as_syntax(store: Store, query: str):
     chat(store, "q", "Oslo a b x")
     try:
-        hits = search(store.engine, query, 10)
+        hits = store.search(query, 10)
     except SearchQueryError:
         return  # no word in it: a clean 400
     assert all(isinstance(h, SearchHit) for h in hits)
@@ -84,16 +84,16 @@ def test_quoting_makes_every_word_a_phrase():
 def test_empty_and_too_long_queries_are_refused(store: Store):
     for query in ("", "   ", "!!! ...", "x" * 201):
         with pytest.raises(SearchQueryError):
-            search(store.engine, query, 10)
+            store.search(query, 10)
 
 
 def test_like_fallback_finds_marks_and_escapes_wildcards(store: Store):
     _, _, aid = chat(store, "q", "It costs 100% of the price in Oslo")
     chat(store, "q2", "It costs 1000 of the price")
-    [hit] = search(store.engine, "100%", 10, fts=False)
+    [hit] = store.search("100%", 10, fts=False)
     assert hit.message_id == aid and hit.rank == 0.0
     assert [hit.snippet[a:b] for a, b in hit.marks] == ["100%"]
-    assert [h.message_id for h in search(store.engine, "oslo 100", 10, fts=False)] == [aid]
+    assert [h.message_id for h in store.search("oslo 100", 10, fts=False)] == [aid]
 
 
 def test_snippet_parts_split_on_marks_and_ignore_bad_spans():
@@ -131,11 +131,11 @@ def test_titles_by_the_model_or_the_user_are_found_first(store: Store, fts: bool
     store.update_session(renamed, title="Bergen notes")
     chat(store, "Is Bergen rainy?", "Very.")
     chat(store, "Plain opening words about bergen", "The opening title is not searched twice.")
-    hits = search(store.engine, "bergen", 10, fts=fts)
+    hits = store.search("bergen", 10, fts=fts)
     assert [h.message_id for h in hits[:2]] == [rqid, qid]  # the newest titled chat first
     packing = hits[1]
     assert (packing.snippet, packing.title, packing.role) == ("Packing for Bergen", "Packing for Bergen", "user")
     assert [packing.snippet[a:b] for a, b in packing.marks] == ["Bergen"]
     assert len(hits) == 4 and len({h.message_id for h in hits}) == 4
     assert all(h.rank < hits[1].rank for h in hits[2:])
-    assert len(search(store.engine, "bergen", 1, fts=fts)) == 1
+    assert len(store.search("bergen", 1, fts=fts)) == 1

@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from engine.paging import decode_cursor, encode_cursor
-from engine.storage import Store
-from engine.tables import SessionRow
+from engine.http.paging import decode_cursor, encode_cursor
+from engine.store.storage import Store
+from engine.store.tables import SessionRow
 from shared.schemas import ChatMessage
 from shared.sidebar import PAGE_SIZE
 
@@ -26,7 +26,7 @@ def fill(store: Store, n: int, same_time: bool = False) -> list[str]:
         store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", f"chat {i}"))
         ids.append(sid)
     if same_time:
-        with store.engine.begin() as conn:
+        with store.db.begin() as conn:
             conn.execute(SessionRow.__table__.update().values(updated_at=1000.0))
     return ids
 
@@ -93,7 +93,7 @@ def test_a_cursor_of_the_right_form_but_made_up_gives_a_page(client: FlaskClient
 
 def test_the_page_query_walks_the_index(app: Flask):
     store = app.extensions["ruschat"].store
-    with store.engine.connect() as conn:
+    with store.db.connect() as conn:
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(
@@ -108,7 +108,7 @@ def test_the_page_query_walks_the_index(app: Flask):
 
 
 def test_m009_indexes_a_database_of_the_previous_release(tmp_path: Path):
-    from engine.migrations import m009_sessions_page_index
+    from engine.store.migrations import m009_sessions_page_index
     from tests.support import database_before
 
     path = tmp_path / "m007.sqlite3"
@@ -123,7 +123,7 @@ def test_m009_indexes_a_database_of_the_previous_release(tmp_path: Path):
 
     store = Store(f"sqlite:///{path}")
     try:
-        with store.engine.connect() as conn:
+        with store.db.connect() as conn:
             indexes = {row[1] for row in conn.execute(text("PRAGMA index_list(sessions)"))}
         assert "ix_sessions_updated_id" in indexes and "ix_sessions_updated" not in indexes
         assert [s.id for s in store.list_sessions(2)] == ids[::-1][:2]

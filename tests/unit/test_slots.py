@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.generation import Prompt
-from engine.inference import LlamaEngine, Slot
+from engine.inference.llama import LlamaEngine, Slot
+from engine.inference.protocol import Prompt
 
 SYSTEM = list(range(100, 130))  # a default system prompt every chat starts with
 

@@ -1,14 +1,14 @@
-"""Stop strings (engine.stops and the scheduler): the answer ends before the first one."""
+"""Stop strings (engine.scheduling.stops and the scheduler): the answer ends before the first one."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.cpu import FixedBudget
-from engine.generation import Prompt
-from engine.jobs import Job
-from engine.scheduler import Scheduler
-from engine.stops import StopFilter
+from engine.cpu.budget import FixedBudget
+from engine.inference.protocol import Prompt
+from engine.scheduling.jobs import Job
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.stops import StopFilter
 from shared.schemas import GenerationParams
 from tests.fakes import FakeEngine, run_to_end
 

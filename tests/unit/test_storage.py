@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from engine.migrations import MIGRATIONS
-from engine.storage import ConflictError, Store
+from engine.store.migrations import MIGRATIONS
+from engine.store.storage import ConflictError, Store
 from shared.schemas import ChatMessage, Message
 
 
 def applied(store: Store) -> list[str]:
-    with store.engine.connect() as conn:
+    with store.db.connect() as conn:
         return list(conn.scalars(text("select name from migrations order by name")))
 
 
@@ -78,7 +78,7 @@ def previous_release_database(path: Path) -> dict[str, list[str]]:
     with two linear chats; returns each chat's message ids in conversation order."""
     from sqlalchemy import create_engine
 
-    from engine.migrations import m001_initial, m002_sessions_updated_index
+    from engine.store.migrations import m001_initial, m002_sessions_updated_index
 
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
@@ -135,7 +135,7 @@ def test_a_question_id_is_reused_only_for_the_same_question(store: Store):
 
 
 def test_m005_adds_summaries_and_context_columns_to_a_database_of_the_previous_release(tmp_path: Path):
-    from engine.migrations import m005_context_window
+    from engine.store.migrations import m005_context_window
     from shared.schemas import Summary
     from tests.support import database_before
 

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from engine.migrations import MIGRATIONS, m008_title_source, m010_shared_database
-from engine.search import search
-from engine.sql import engine_url
-from engine.storage import Store
+from engine.store.dialects import engine_url
+from engine.store.migrations import MIGRATIONS, m008_title_source, m010_shared_database
+from engine.store.storage import Store
 from shared.schemas import GENERATING, ChatMessage, Message, Session
 from tests.postgres import PostgresServer
 from tests.support import engine_before
@@ -64,7 +63,7 @@ def test_postgresql_urls_mean_psycopg_3():
 def test_a_plain_postgresql_url_works_and_processes_starting_at_once_migrate_once(postgres: PostgresServer):
     url = postgres.create_database().replace("postgresql+psycopg://", "postgresql://")
     stores = at_once(*(lambda: Store(url) for _ in range(4)))
-    with stores[0].engine.connect() as conn:
+    with stores[0].db.connect() as conn:
         names = list(conn.scalars(text("select name from migrations order by name")))
     assert names == [m.__name__ for m in MIGRATIONS]
     for store in stores:
@@ -146,7 +145,7 @@ def test_m010_gives_the_previous_release_s_answers_a_heartbeat(db_url: str):
         assert [m.id for m in store.get_session(sid).messages] == [qid, aid]  # type: ignore[union-attr]
         assert store.mark_interrupted() == 1
         assert store.get_message(sid, aid).finish_reason == "interrupted"  # type: ignore[union-attr]
-        assert [h.message_id for h in search(store.engine, "fjord", 10)] == [qid]
+        assert [h.message_id for h in store.search("fjord", 10)] == [qid]
     finally:
         store.close()
 
@@ -183,7 +182,7 @@ def test_postgresql_search_is_served_by_its_index(postgres: PostgresServer):
     try:
         sid = str(uuid.uuid4())
         store.add_user_message(sid, ChatMessage(str(uuid.uuid4()), "user", "Oslo in winter"))
-        with store.engine.connect() as conn:
+        with store.db.connect() as conn:
             conn.execute(text("set enable_seqscan = off"))
             plan = conn.execute(
                 text(

@@ -1,12 +1,12 @@
-"""engine.summary: finding, reusing and writing summaries of what left the window."""
+"""engine.chat.summary: finding, reusing and writing summaries of what left the window."""
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
-from engine.storage import Store
-from engine.summary import SummaryFailed, SummaryMaker, transcript
+from engine.chat.summary import SummaryFailed, SummaryMaker, transcript
+from engine.store.storage import Store
 from shared.schemas import ChatMessage
 
 

@@ -1,4 +1,4 @@
-"""Titles written by the model after a chat's first answer (engine.titles)."""
+"""Titles written by the model after a chat's first answer (engine.chat.titles)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
-from engine.settings import ServiceConfig
-from engine.storage import Store
-from engine.titles import MAX_TITLE_CHARS, Titles, clean_title
-from engine.writer import WriteFailed
+from engine.chat.titles import MAX_TITLE_CHARS, Titles, clean_title
+from engine.chat.writer import WriteFailed
+from engine.config import ServiceConfig
+from engine.store.storage import Store
 from tests.fakes import FakeEngine
 
 

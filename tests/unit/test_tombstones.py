@@ -92,8 +92,8 @@ def test_a_deleted_chat_leaves_a_tombstone_listed_with_the_sessions(app: Flask, 
 
 def test_m007_adds_tombstones_to_a_database_of_the_previous_release(tmp_path: Path):
 
-    from engine.migrations import m007_tombstones
-    from engine.storage import Store
+    from engine.store.migrations import m007_tombstones
+    from engine.store.storage import Store
     from tests.support import chat_before
 
     path = tmp_path / "m006.sqlite3"

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
-from engine.settings import ServiceConfig
+from engine.config import ServiceConfig
 from tests.fakes import FakeEngine
 from tests.unit.test_app import assert_error, chat_body
 from tests.unit.test_transfer import CHATGPT, our_chat

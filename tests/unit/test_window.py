@@ -1,12 +1,12 @@
-"""engine.window: what of a long chat the model sees, with the scripted engine (a token
+"""engine.chat.window: what of a long chat the model sees, with the scripted engine (a token
 per word plus two per message, so what fits is exact)."""
 
 from __future__ import annotations
 
 import pytest
 
-from engine.generation import PromptTooLong
-from engine.window import answer_reserve, block_starts, conversation, fit
+from engine.chat.window import answer_reserve, block_starts, conversation, fit
+from engine.inference.protocol import PromptTooLong
 from shared.schemas import ChatMessage, GenerationParams, Summary, new_id
 from tests.fakes import FakeEngine
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from gunicorn import util
 
-from engine.worker import _Capture, error_bytes
+from engine.http.worker import _Capture, error_bytes
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,7 @@ from view_messages import GrowingAnswer, MessageActions
 
 TITLE_WAITS = (3.0, 6.0, 12.0)
 """Seconds between the history reloads that pick up the title the model writes for a new
-chat after its first answer (engine.titles); none once the chat has a title of its own."""
+chat after its first answer (engine.chat.titles); none once the chat has a title of its own."""
 
 
 def now() -> float:

@@ -1,0 +1,5 @@
+"""Running a model.
+
+The engine protocol, llama.cpp in process, a remote upstream, sampling, KV caches, model
+files.
+"""
