@@ -6,9 +6,10 @@ import pytest
 
 from backend_qwen import PROFILE as QWEN
 from backend_tinyllama import PROFILE as TINYLLAMA
-from engine.generation import resolve_context_size
-from engine.model_files import BUNDLED, ModelMissing
-from engine.settings import DEFAULT_ORIGINS, config_from_args, database_url
+from engine import options
+from engine.config import DEFAULT_ORIGINS, config_from_args, database_url
+from engine.inference.model_files import BUNDLED, ModelMissing
+from engine.inference.protocol import resolve_context_size
 
 
 @pytest.fixture
@@ -158,3 +159,43 @@ def test_an_upstream_engine_needs_no_model_file(tmp_path: Path):
     assert "sk-up" not in repr(config)
     with pytest.raises(SystemExit):
         config_from_args(QWEN, ["--engine-url", "gpu-box:8000"], environ)
+
+
+def test_the_readme_lists_every_option_as_the_option_table_says():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("-->\n", readme.index("<!-- options:")) + len("-->\n")
+    assert readme[start : readme.index("<!-- /options -->")] == options.readme_table()
+
+
+def test_every_option_is_on_the_command_line_and_in_the_environment(models: Path):
+    parser = options.parser_for(QWEN, env(models))
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    assert {option.flag for option in options.OPTIONS} <= flags
+    # Each option's own variable is read (the value ends up in the config).
+    config = config_from_args(
+        QWEN, [], env(models, RUSCHAT_QWEN_PORT="9123", RUSCHAT_QWEN_PARALLEL="2", RUSCHAT_QWEN_TITLES="off")
+    )
+    assert (config.port, config.slots, config.titles) == (9123, 2, False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--port", "70000"], "--port must be between 0 and 65535"),
+        (["--ctx", "100"], "--ctx must be at least 256"),
+        (["--max-queue", "-1"], "--max-queue must not be negative"),
+        (["--parallel", "0"], "--parallel must be between 1 and 64"),
+        (["--max-tokens", "0"], "--max-tokens must be at least 1"),
+    ],
+)
+def test_out_of_range_options_are_refused_by_name(models: Path, argv: list[str], message: str, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        config_from_args(QWEN, argv, env(models))
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_variable_that_is_not_a_number_is_refused_by_name(models: Path, capsys):
+    with pytest.raises(SystemExit):
+        config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_PORT="eighty"))
+    assert "RUSCHAT_QWEN_PORT must be a whole number" in capsys.readouterr().err
