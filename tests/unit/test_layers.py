@@ -82,3 +82,28 @@ def test_no_engine_module_imports_the_page_or_a_backend():
     for path in ENGINE.rglob("*.py"):
         outside = {m for m in imports(path) if m.split(".")[0] in ("webapp", "backend_qwen", "backend_tinyllama")}
         assert not outside, (path, outside)
+
+
+def architecture_map() -> str:
+    readme = (ENGINE.parent / "README.md").read_text()
+    start = readme.index("## Architecture")
+    return readme[start : readme.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("package", ["engine", "shared"])
+def test_the_readme_map_names_every_module(package: str):
+    described = architecture_map()
+    missing = [
+        str(path.relative_to(ENGINE.parent))
+        for path in sorted((ENGINE.parent / package).rglob("*.py"))
+        if path.name != "__init__.py" and f"{path.name} " not in described and f"{path.name}," not in described
+    ]
+    assert not missing, f"README's Architecture map misses {missing}"
+
+
+@pytest.mark.parametrize("package", ["engine", "shared"])
+def test_every_module_says_what_it_is_for_and_stays_short(package: str):
+    for path in sorted((ENGINE.parent / package).rglob("*.py")):
+        source = path.read_text()
+        assert ast.get_docstring(ast.parse(source)), f"{path} has no module docstring"
+        assert source.count("\n") <= 420, f"{path} has {source.count(chr(10))} lines: split it"
