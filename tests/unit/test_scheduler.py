@@ -197,3 +197,12 @@ def test_background_jobs_do_not_change_the_retry_after_estimate():
         with pytest.raises(QueueFull) as beside:
             scheduler.submit(job())
         assert beside.value.retry_after == alone.value.retry_after
+
+
+def test_a_job_accepted_while_the_scheduler_stops_ends_interrupted_not_never():
+    with running(FakeEngine(pieces=["a"])) as scheduler:
+        pass  # stopped on leaving
+    late = job()
+    scheduler.submit(late)
+    assert late.wait_finished(timeout=2)
+    assert run_to_end(late)[1].finish_reason == "interrupted"
