@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -18,6 +19,16 @@ PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 NOT_SHIPPED = {"tests", "bench", "scripts"}
 """Top-level folders of the checkout that are not part of an installed copy."""
+NOT_OURS = {".git", ".venv", ".cache", "node_modules", "__pycache__", "data", "models", "build"}
+
+
+def our_files() -> list[Path]:
+    """The checkout's own files: not the environment, the web runtime, caches or user data."""
+    found = []
+    for folder, subfolders, files in os.walk(REPO_ROOT):
+        subfolders[:] = [name for name in subfolders if name not in NOT_OURS and not name.endswith(".egg-info")]
+        found += [Path(folder) / name for name in files]
+    return found
 
 
 def test_the_version_is_written_once_in_engine():
@@ -30,9 +41,9 @@ def test_nothing_else_spells_the_version():
     spelled = re.compile(rf"""(version|__version__)["']?\s*[:=]\s*["']{re.escape(engine.__version__)}["']""")
     found = [
         path.relative_to(REPO_ROOT)
-        for suffix in ("py", "toml", "json", "cfg", "js", "mjs", "html")
-        for path in REPO_ROOT.rglob(f"*.{suffix}")
-        if not {"node_modules", ".venv", ".cache", "tests", "build"} & set(path.relative_to(REPO_ROOT).parts)
+        for path in our_files()
+        if path.suffix in (".py", ".toml", ".json", ".cfg", ".js", ".mjs", ".html")
+        and path.relative_to(REPO_ROOT).parts[0] != "tests"  # test data may spell any version
         and path.name != "package-lock.json"  # npm's record of other packages' versions
         and spelled.search(path.read_text(errors="replace"))
     ]
@@ -53,11 +64,7 @@ def test_the_runtime_dependencies_are_requirements_txt():
 def test_every_package_of_the_checkout_is_shipped_but_tests_bench_and_scripts():
     find = SETUPTOOLS["packages"]["find"]
     shipped = set(find_packages(str(REPO_ROOT), include=find["include"]))
-    every = {
-        ".".join(path.parent.relative_to(REPO_ROOT).parts)
-        for path in REPO_ROOT.rglob("__init__.py")
-        if not {"node_modules", ".venv", ".cache"} & set(path.parts) and path.parts[len(REPO_ROOT.parts)] != "tests"
-    }
+    every = {".".join(path.parent.relative_to(REPO_ROOT).parts) for path in our_files() if path.name == "__init__.py"}
     assert "engine.http" in shipped and "webapp" in shipped and "shared" in shipped
     assert shipped == {name for name in every if name.split(".")[0] not in NOT_SHIPPED}
 
@@ -65,16 +72,8 @@ def test_every_package_of_the_checkout_is_shipped_but_tests_bench_and_scripts():
 def test_every_file_the_web_app_serves_is_package_data():
     webapp = REPO_ROOT / "webapp"
     listed = {path for pattern in SETUPTOOLS["package-data"]["webapp"] for path in webapp.glob(pattern)}
-    wanted = {
-        path
-        for path in webapp.rglob("*")
-        if path.is_file()
-        and not {"node_modules", "__pycache__"} & set(path.relative_to(webapp).parts)
-        and path.parent != webapp
-        or path.is_file()
-        and path.parent == webapp
-        and path.suffix != ".py"
-    }
+    modules = set(webapp.glob("*.py"))  # the package's own modules: shipped as code, not data
+    wanted = {path for path in our_files() if webapp in path.parents and path not in modules}
     assert (webapp / "index.html") in wanted and (webapp / "static" / "icons" / "icon.svg") in wanted
     assert wanted <= listed, sorted(str(p.relative_to(webapp)) for p in wanted - listed)
     assert not [p for p in listed if "node_modules" in p.parts]
