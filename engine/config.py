@@ -11,9 +11,9 @@ from pathlib import Path
 from engine import options
 from engine.cpu.budget import usable_cores
 from engine.inference.model_files import ModelFile
+from engine.locations import REPO_ROOT as REPO_ROOT  # where tests and bench/ find the checkout
 from shared.schemas import Limits
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ORIGINS = ("http://localhost:8080", "http://127.0.0.1:8080")
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
@@ -153,7 +153,7 @@ def config_from_args(
     from engine.inference.model_files import display_name, resolve_model
 
     environ = os.environ if environ is None else environ
-    data_dir, models_dir = options.folders(environ, REPO_ROOT)
+    data_dir, models_dir = options.folders(environ)
     parser, args = options.parse(profile, None if argv is None else list(argv), environ)
     summarizer = args.summarizer.strip().rstrip("/")
     if summarizer not in ("self", "off") and not summarizer.startswith(("http://", "https://")):

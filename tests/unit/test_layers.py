@@ -50,7 +50,7 @@ def engine_part(module: str) -> str | None:
 
 def test_every_engine_module_lives_in_a_layer_or_is_the_top_of_the_engine():
     top = {p.stem for p in ENGINE.glob("*.py")}
-    assert top == {"__init__", "app", "config", "options", "server", "service"}
+    assert top == {"__init__", "app", "config", "launcher", "locations", "options", "server", "service"}
     assert {p.name for p in ENGINE.iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
 
 

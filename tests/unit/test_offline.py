@@ -73,9 +73,9 @@ def test_the_manifest_makes_the_app_installable_with_icons_that_exist():
 def test_every_shared_module_the_page_imports_is_served_to_it():
     import re
 
-    from webapp.server import HERE, ROOT
+    from webapp.server import HERE, SHARED
 
-    sources = [HERE / "py" / name for name in PAGE_FILES] + [ROOT / "shared" / name for name in SHARED_FILES]
+    sources = [HERE / "py" / name for name in PAGE_FILES] + [SHARED / name for name in SHARED_FILES]
     found = (re.findall(r"^\s*from shared\.(\w+) import", path.read_text(), re.M) for path in sources)
     imported = {module for modules in found for module in modules}
     assert imported and {f"{m}.py" for m in imported} <= set(SHARED_FILES)
