@@ -85,6 +85,10 @@ class Store:
         else:  # a server: a connection may have gone away between two requests
             self.db = create_engine(url, pool_pre_ping=True)
         self.dialect = self.db.dialect.name
+        self.exclusive = self.dialect == "sqlite"
+        """Only this process writes the database (a SQLite file the service holds), so at
+        start every answer still marked generating lost its writer; a server's database
+        (PostgreSQL) may have other services writing it beside this one."""
         if self.dialect not in dialects.DIALECTS:
             raise ValueError(f"the history database must be SQLite or PostgreSQL, not {self.dialect}")
         migrate(self.db)
@@ -202,13 +206,16 @@ class Store:
             row.content, row.finish_reason, row.error = content, finish_reason, error
             db.execute(update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=_later(time.time())))
 
-    def mark_interrupted(self, stale_after: float = STALE_AFTER, keep: Collection[str] = ()) -> int:
+    def mark_interrupted(self, stale_after: float | None = STALE_AFTER, keep: Collection[str] = ()) -> int:
         """Answers still marked generating but not saved for ``stale_after`` seconds lost
         their writer (a process that died): mark them ``interrupted``, their text being what
         was last saved. Answers that another process beside this one is writing keep their
-        heartbeat fresh and are left alone; ``keep``: this process's own."""
-        stale = or_(MessageRow.saved_at.is_(None), MessageRow.saved_at < dialects.clock(self.dialect) - stale_after)
-        query = update(MessageRow).where(MessageRow.finish_reason == GENERATING, stale)
+        heartbeat fresh and are left alone; ``keep``: this process's own. ``stale_after``
+        None: every answer not kept, whatever its heartbeat (no other process writes here)."""
+        query = update(MessageRow).where(MessageRow.finish_reason == GENERATING)
+        if stale_after is not None:
+            clock = dialects.clock(self.dialect)
+            query = query.where(or_(MessageRow.saved_at.is_(None), MessageRow.saved_at < clock - stale_after))
         if keep:
             query = query.where(MessageRow.id.not_in(list(keep)))
         with self._session.begin() as db:
