@@ -6,6 +6,7 @@ The HTTP layer talks to :class:`Store`; nothing outside this module writes SQL.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
@@ -43,8 +44,13 @@ from shared.history import Tombstone
 from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 from shared.search import SearchHit
 
+log = logging.getLogger(__name__)
+
 _QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
 """Sorts a question before its answer when a coarse clock gave both one timestamp."""
+
+WIPE_ATTEMPTS = 5
+"""Checkpoints tried after a delete while readers hold the WAL."""
 
 STALE_AFTER = 5.0
 """Seconds without a save after which an answer still marked generating has lost its
@@ -63,6 +69,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows' bytes are overwritten with zeros, not left in free pages and free space
+    # inside pages (where a deleted chat's words would stay readable in the file).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -92,6 +101,7 @@ class Store:
         if self.dialect not in dialects.DIALECTS:
             raise ValueError(f"the history database must be SQLite or PostgreSQL, not {self.dialect}")
         migrate(self.db)
+        self._fts = self.dialect == "sqlite" and search.has_index(self.db)
         self._session = sessionmaker(self.db, expire_on_commit=False)
 
     def _insert(self, table: Any) -> Any:
@@ -382,7 +392,30 @@ class Store:
             now = time.time()
             tombstone = self._insert(TombstoneRow).values(session_id=session_id, deleted_at=now)
             db.execute(tombstone.on_conflict_do_update(index_elements=["session_id"], set_={"deleted_at": now}))
-            return True
+        self._wipe_deleted()
+        return True
+
+    def _wipe_deleted(self) -> None:
+        """Leave no copy of deleted rows in the SQLite files (PostgreSQL: see README, Privacy).
+
+        secure_delete zeroed their bytes in the database's pages, but FTS5 keeps deleted
+        terms in its older index segments until they merge ('optimize' merges them all,
+        leaving the deleted terms out), and the WAL keeps the pages as they were before
+        the deletion until a checkpoint: TRUNCATE copies the pages into the database and
+        empties the WAL file. A checkpoint that readers hold off is tried again."""
+        if self.dialect != "sqlite":
+            return
+        with self.db.connect() as conn:
+            if self._fts:
+                conn.exec_driver_sql("INSERT INTO message_search(message_search) VALUES ('optimize')")
+                conn.commit()
+            for attempt in range(WIPE_ATTEMPTS):
+                busy, *_ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                conn.commit()
+                if not busy:
+                    return
+                time.sleep(0.05 * (attempt + 1))
+        log.warning("a checkpoint after a delete was held off by readers: the WAL empties at the next one")
 
     def forget_tombstones(self, session_ids: Sequence[str]) -> int:
         """Let these chats live here again (they were imported after their deletion)."""
