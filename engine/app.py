@@ -21,7 +21,7 @@ from engine.inference.protocol import Engine
 from engine.inference.remote import RemoteEngine
 from engine.scheduling.scheduler import Scheduler
 from engine.service import Service
-from engine.store.storage import Store
+from engine.store.storage import STALE_AFTER, Store
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +75,12 @@ def create_app(config: ServiceConfig, engine: Engine | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     store = Store(config.database_url)
     engine = engine or load_engine(config)
-    # After the model loaded: answers of a process that died just before are likelier stale by
-    # now (the rest are taken by the LiveAnswers sweep, as soon as their heartbeat is).
-    interrupted = store.mark_interrupted()
+    # Answers left generating by a process that died: on a database only we write (a SQLite
+    # file), every one of them, at once. On a shared one (PostgreSQL) only those whose
+    # heartbeat stopped, after the model loaded, when they are likelier stale (the rest are
+    # taken by the LiveAnswers sweep as soon as their heartbeat is): another service may be
+    # writing the others.
+    interrupted = store.mark_interrupted(None if store.exclusive else STALE_AFTER)
     if interrupted:
         log.warning("%d answer(s) lost the process writing them: marked interrupted", interrupted)
     metrics = Metrics()

@@ -56,6 +56,10 @@ class FakeEngine:
         self.closed = False
         self.kept: list[bool] = []
         """Whether each started chat's cache is to be kept (False: a background job's)."""
+        self.chats: list[str | None] = []
+        """The stored chat of each started one (None: not a stored chat's)."""
+        self.forgotten: list[str] = []
+        """The chats whose caches the engine was told to drop, in order."""
 
     def unavailable_for(self) -> float:
         return 0.0
@@ -72,12 +76,15 @@ class FakeEngine:
             raise PromptTooLong(prompt.n_tokens, self.context_size)
         return prompt
 
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
+    def start(
+        self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True, chat: str | None = None
+    ) -> int:
         assert len(self._chats) < self.slots, "the scheduler started more chats than there are slots"
         self._chats[key] = _Chat(budget=answer_budget(prompt, params, self.context_size), params=params)
         self.started.append(key)
         self.params.append(params)
         self.kept.append(keep)
+        self.chats.append(chat)
         return 0
 
     def step(self) -> list[tuple[Hashable, Step]]:
@@ -106,6 +113,9 @@ class FakeEngine:
 
     def set_threads(self, threads: int) -> None:
         self.threads.append(threads)
+
+    def forget(self, chat: str) -> None:
+        self.forgotten.append(chat)
 
     def close(self) -> None:
         self.closed = True

@@ -26,15 +26,56 @@ ATTEMPTS = 3
 """Tries when the title gave way to users' requests (preempted, or the queue was full)."""
 RETRY_SECONDS = 5.0
 MAX_TITLE_WORDS = 8
-# Worded for the smallest model we run (SmolLM2-135M): it often answers "The title of this
-# conversation is "..."", which clean_title() takes apart; other wordings it mostly ignored.
+# Worded for the smallest model we run (SmolLM2-135M). Asked for "the title of this
+# conversation (three to six words)" it echoed the question in about half its answers
+# ("Three to six words: Sleep", "What is the title of this conversation?"); asked what the
+# conversation is about, it says "This conversation is about sleep cycles", which
+# clean_title() takes apart (the echo goes, the topic stays).
 SYSTEM = "You write titles for conversations."
-QUESTION = "What is the title of this conversation (three to six words)? Reply with the title only."
+QUESTION = "What is this conversation about? Reply with a short title only."
+INSTRUCTION = f"{SYSTEM} {QUESTION}"
+"""What the model is told: a title must not repeat it (clean_title)."""
 _QUOTED = re.compile(r"[\"“]([^\"“”\n]*\w[^\"“”\n]*)[\"”]")
 _MARKUP = re.compile(r"[\"`*_#>\[\]“”«»]")
 _EDGE = "'‘’ .:;,!"
 """Taken off the ends only: an apostrophe inside a word stays."""
 _LABEL = re.compile(r"^\s*(?:the\s+)?title(?:\s+of\s+this\s+conversation)?\s*(?:is\b|:)\s*", re.IGNORECASE)
+_WORD = re.compile(r"[^\W_]+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+_LABELS = frozenset({"title", "titles", "answer", "question", "topic", "name", "here", "s"})
+"""Words a model puts before its title when it repeats the question instead of answering it."""
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "is",
+        "are",
+        "this",
+        "that",
+        "what",
+        "which",
+        "how",
+        "with",
+        "for",
+        "and",
+        "or",
+        "in",
+        "on",
+        "about",
+        "it",
+        "be",
+        "do",
+        "you",
+        "your",
+        "i",
+        "my",
+    ]
+)
+"""Words a real title shares with any instruction: they alone never make an echo."""
+_AFTER_ECHO = " :;,.!?-–—()'‘’"
 
 
 def title_messages(question: str, answer: str) -> Messages:
@@ -42,14 +83,41 @@ def title_messages(question: str, answer: str) -> Messages:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{conversation}\n\n{QUESTION}"}]
 
 
-def clean_title(text: str) -> str | None:
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def strip_echo(line: str, instruction: str = INSTRUCTION) -> str | None:
+    """``line`` without a leading echo of ``instruction`` ("Three to six words: ...", "This
+    conversation is about ..."); None when it is mostly the instruction itself."""
+    vocabulary = set(_words(instruction)) | _LABELS | _COMMON
+    telling = vocabulary - _COMMON  # an echo has at least one of these
+    words = list(_WORD.finditer(line))
+    lead = 0
+    while lead < len(words) and words[lead].group().lower() in vocabulary:
+        lead += 1
+    if lead and any(w.group().lower() in telling for w in words[:lead]):
+        rest = line[words[lead - 1].end() :]
+        # One word alone is an echo only when marked as a label ("Title: ...").
+        if lead >= 2 or rest.lstrip(" '‘’").startswith((":", "-", "–", "—", ")")):
+            rest = rest.lstrip(_AFTER_ECHO)
+            line = rest[:1].upper() + rest[1:]
+    content = [w for w in _words(line) if w not in _COMMON]
+    if not content or 2 * sum(w in telling for w in content) > len(content):
+        return None
+    return line
+
+
+def clean_title(text: str, instruction: str = INSTRUCTION) -> str | None:
     """The model's proposal as a title: what it quoted, else its first line, without quotes,
-    Markdown or a ``Title:`` label, at most MAX_TITLE_WORDS words and MAX_TITLE_CHARS
-    characters; None if nothing is left."""
+    Markdown, a ``Title:`` label or an echo of ``instruction``, its first sentence, at most MAX_TITLE_WORDS
+    words and MAX_TITLE_CHARS characters; None if nothing (or only the echo) is left."""
     quoted = _QUOTED.search(text)
     lines = [quoted.group(1)] if quoted else text.splitlines()
     line = next((line for line in lines if _MARKUP.sub("", line).strip()), "")
-    words = " ".join(_LABEL.sub("", _MARKUP.sub("", line)).split()[:MAX_TITLE_WORDS]).strip(_EDGE)
+    line = strip_echo(_LABEL.sub("", _MARKUP.sub("", line)), instruction) or ""
+    line = _SENTENCE_END.split(line, maxsplit=1)[0]  # a title is no more than its first sentence
+    words = " ".join(line.split()[:MAX_TITLE_WORDS]).strip(_EDGE)
     if len(words) > MAX_TITLE_CHARS:
         cut = words[: MAX_TITLE_CHARS - 1]
         words = (cut.rsplit(" ", 1)[0] if " " in cut else cut).strip(_EDGE) + "…"

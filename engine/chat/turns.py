@@ -101,7 +101,8 @@ def start(service: Service, chat_request: ChatRequest) -> Turn:
         if result.finish_reason in ("stop", "length") and first_turn:
             service.titles.propose(chat_request.session_id, question.content, result.text)
 
-    job = Job(prompt=window.prompt, params=service.capped(chat_request.params), on_finish=finish)
+    params = service.capped(chat_request.params)
+    job = Job(prompt=window.prompt, params=params, on_finish=finish, chat=chat_request.session_id)
     service.scheduler.submit(job, on_accept=store_question)
     return Turn(job, chat_request.session_id, answer_id, window.info(service.engine.context_size))
 
@@ -127,7 +128,8 @@ def resume(service: Service, chat_request: ChatRequest) -> Turn:
         service.store.finish_answer(answer.id, answer.content + result.text, result.finish_reason, result.error)
         service.live.remove(answer.id)
 
-    job = Job(prompt=window.prompt, params=service.capped(chat_request.params), on_finish=finish)
+    params = service.capped(chat_request.params)
+    job = Job(prompt=window.prompt, params=params, on_finish=finish, chat=answer.session_id)
     service.scheduler.submit(job, on_accept=reopen)
     return Turn(job, chat_request.session_id, answer.id, window.info(service.engine.context_size))
 

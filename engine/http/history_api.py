@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from engine.chat.deletion import delete_chat
 from engine.http.errors import ApiError
 from engine.http.inputs import read_json, session_id_arg
 from engine.http.paging import decode_cursor, encode_cursor, page_limit
@@ -91,8 +92,6 @@ def update_session(session_id: str) -> Response:
 
 @bp.delete("/api/sessions/<session_id>")
 def delete_session(session_id: str) -> Response:
-    service = current()
-    service.live.stop_session(session_id)  # nothing left to store them in
-    if not service.store.delete_session(session_id_arg(session_id)):
+    if not delete_chat(current(), session_id_arg(session_id)):
         raise ApiError(404, "session_not_found", "no such session")
     return Response(status=204)

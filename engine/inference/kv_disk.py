@@ -1,7 +1,8 @@
 """KV caches on disk: chats' evaluated prompts survive a restart of the service.
 
-One file per saved state: a small header, the tokens (int32) whose keys and values the
-state holds, then the state bytes as llama.cpp's ``llama_state_seq_get_data`` wrote them.
+One file per saved state: a small header, the chat it belongs to (its session id), the
+tokens (int32) whose keys and values the state holds, then the state bytes as llama.cpp's
+``llama_state_seq_get_data`` wrote them.
 A state fits only the model file and context layout it came from, so each layout has its
 own folder (:func:`layout_folder`).
 
@@ -11,6 +12,9 @@ own folder (:func:`layout_folder`).
 - Startup reads only headers and tokens, never the states.
 - The folder stays within a byte budget: the least recently used files go first, and a
   save supersedes the earlier saves of the same chat (whose tokens it starts with).
+- Deleting a chat deletes its states (:meth:`KvDiskCache.forget`): a state names its
+  chat, so that no file keeps the tokens of a deleted chat, also across restarts. Files of
+  version 1 (which named none) are deleted at start.
 - Any disk failure logs a warning and turns the disk tier off; the service carries on.
 """
 
@@ -32,14 +36,17 @@ from typing import BinaryIO
 log = logging.getLogger(__name__)
 
 MAGIC = b"RCKV"
-VERSION = 1
-HEADER = struct.Struct("<4sIIQ")
-"""Magic, format version, number of tokens, length of the state in bytes."""
+VERSION = 2
+HEADER = struct.Struct("<4sIIQH")
+"""Magic, format version, number of tokens, length of the state in bytes, length of the
+chat's id (UTF-8; 0: no chat, e.g. an OpenAI-endpoint request)."""
 SUFFIX = ".kv"
 TEMP_SUFFIX = ".tmp"
 """A file being written; renamed to its real name once complete."""
 PENDING_WRITES = 4
 """States waiting for the writer; beyond, a save is skipped (the slot keeps its cache)."""
+FORGET_WAIT = 10.0
+"""Seconds :meth:`KvDiskCache.forget` waits for a write of the chat already under way."""
 
 
 def layout_folder(root: Path, model_path: Path, context_size: int) -> Path:
@@ -70,25 +77,38 @@ class _Entry:
     size: int
     used: float
     """Last use (the file's mtime): eviction goes by it."""
+    chat: str | None = None
+    """The chat whose tokens these are (its session id)."""
+
+
+def _size(tokens: Sequence[int], state_len: int, chat: str | None) -> int:
+    return HEADER.size + len((chat or "").encode()) + 4 * len(tokens) + state_len
 
 
 class BadFile(Exception):
     """A file that is not a complete state of ours."""
 
 
-def _read_head(file: BinaryIO, file_size: int) -> tuple[tuple[int, ...], int]:
-    """Tokens and state length from an open file; BadFile unless the sizes add up."""
+def _read_head(file: BinaryIO, file_size: int) -> tuple[tuple[int, ...], int, str | None]:
+    """Tokens, state length and chat from an open file; BadFile unless the sizes add up."""
     head = file.read(HEADER.size)
-    if len(head) != HEADER.size:
+    if len(head) < 12:
         raise BadFile("short header")
-    magic, version, n_tokens, state_len = HEADER.unpack(head)
+    magic, version = head[:4], struct.unpack("<I", head[4:8])[0]
     if magic != MAGIC or version != VERSION:
         raise BadFile("not a state file of this version")
-    if HEADER.size + 4 * n_tokens + state_len != file_size or state_len == 0:
+    if len(head) != HEADER.size:
+        raise BadFile("short header")
+    _, _, n_tokens, state_len, chat_len = HEADER.unpack(head)
+    if HEADER.size + chat_len + 4 * n_tokens + state_len != file_size or state_len == 0:
         raise BadFile("truncated or padded")
+    try:
+        chat = file.read(chat_len).decode() or None
+    except UnicodeDecodeError:
+        raise BadFile("the chat's id is not UTF-8") from None
     tokens = array("i")
     tokens.frombytes(file.read(4 * n_tokens))
-    return tuple(tokens), state_len
+    return tuple(tokens), state_len, chat
 
 
 class KvDiskCache:
@@ -103,9 +123,14 @@ class KvDiskCache:
         self.budget = budget
         self.enabled = budget > 0
         self._index: dict[str, _Entry] = {}
-        self._pending: set[str] = set()
-        self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[str, tuple[int, ...], bytes | bytearray] | None] = queue.Queue(PENDING_WRITES)
+        self._pending: dict[str, str | None] = {}
+        """Names handed to the writer, and their chats."""
+        self._dropped: set[str] = set()
+        """Pending names whose chat was deleted meanwhile: not to be kept."""
+        self._lock = threading.Condition()
+        self._queue: queue.Queue[tuple[str, tuple[int, ...], bytes | bytearray, str | None] | None] = queue.Queue(
+            PENDING_WRITES
+        )
         self._writer: threading.Thread | None = None
         if not self.enabled:
             return
@@ -125,23 +150,46 @@ class KvDiskCache:
         with self._lock:
             return name in self._index or name in self._pending
 
-    def save(self, tokens: Sequence[int], state: bytes | bytearray) -> bool:
-        """Hand a state to the writer; False if the disk tier is off, busy or it is too big."""
-        if not self.enabled or HEADER.size + 4 * len(tokens) + len(state) > self.budget:
+    def save(self, tokens: Sequence[int], state: bytes | bytearray, chat: str | None = None) -> bool:
+        """Hand the state of chat ``chat`` to the writer; False if the disk tier is off, busy
+        or it is too big."""
+        if not self.enabled or _size(tokens, len(state), chat) > self.budget:
             return False
         name = _name(tokens)
         with self._lock:
             if name in self._pending:
                 return False
-            self._pending.add(name)
+            self._pending[name] = chat
         try:
-            self._queue.put_nowait((name, tuple(tokens), state))
+            self._queue.put_nowait((name, tuple(tokens), state, chat))
         except queue.Full:
             with self._lock:
-                self._pending.discard(name)
+                self._pending.pop(name, None)
             log.debug("KV disk writer busy: not saving a %d-token state", len(tokens))
             return False
         return True
+
+    def forget(self, chat: str, timeout: float = FORGET_WAIT) -> int:
+        """Delete every state of chat ``chat`` (it was deleted), also one being written now;
+        how many states went. Waits up to ``timeout`` s for a write of it under way."""
+        with self._lock:
+            names = [name for name, entry in self._index.items() if entry.chat == chat]
+            for name in names:
+                del self._index[name]
+            writing = [name for name, owner in self._pending.items() if owner == chat]
+            self._dropped.update(writing)
+        for name in names:
+            self._unlink(name)
+        with self._lock:  # the writer deletes a dropped state once written, then tells us
+            done = self._lock.wait_for(lambda: chat not in self._pending.values(), timeout)
+        if not done:
+            log.warning("a KV state of a deleted chat was still being written after %.1f s", timeout)
+        return len(names) + len(writing)
+
+    def chats(self) -> set[str | None]:
+        """The chats that have states here."""
+        with self._lock:
+            return {entry.chat for entry in self._index.values()}
 
     def best(self, prompt: Sequence[int], similar: float) -> tuple[int, ...] | None:
         """Tokens of the saved state sharing the longest prefix with ``prompt``, if at least
@@ -167,7 +215,7 @@ class KvDiskCache:
         path = self.folder / name
         try:
             with path.open("rb") as file:
-                held, state_len = _read_head(file, os.fstat(file.fileno()).st_size)
+                held, state_len, _ = _read_head(file, os.fstat(file.fileno()).st_size)
                 if held != tuple(tokens):
                     raise BadFile("tokens differ from the name")
                 state = bytearray(state_len)
@@ -222,7 +270,7 @@ class KvDiskCache:
             try:
                 stat = path.stat()
                 with path.open("rb") as file:
-                    tokens, _ = _read_head(file, stat.st_size)
+                    tokens, _, chat = _read_head(file, stat.st_size)
                 if _name(tokens) != path.name:
                     raise BadFile("name does not match its tokens")
             except BadFile as bad:
@@ -232,7 +280,7 @@ class KvDiskCache:
             except OSError as error:  # one unreadable file: skip it, keep the others
                 log.warning("cannot read KV state %s: %s", path, error)
                 continue
-            self._index[path.name] = _Entry(tokens, stat.st_size, stat.st_mtime)
+            self._index[path.name] = _Entry(tokens, stat.st_size, stat.st_mtime, chat)
         self._evict()
         log.info("KV disk cache %s: %d states, %.1f MB", self.folder, len(self._index), self.used_bytes / 2**20)
 
@@ -246,21 +294,27 @@ class KvDiskCache:
                 return  # the program is exiting and every write is done
             if item is None:
                 return
-            name, tokens, state = item
+            name, tokens, state, chat = item
             try:
-                if self.enabled:
-                    self._write(name, tokens, state)
+                with self._lock:
+                    dropped = name in self._dropped
+                if self.enabled and not dropped:
+                    self._write(name, tokens, state, chat)
             except OSError as error:
                 self._disable("cannot write to", error)
             finally:
                 with self._lock:
-                    self._pending.discard(name)
+                    self._pending.pop(name, None)
+                    self._dropped.discard(name)
+                    self._lock.notify_all()
 
-    def _write(self, name: str, tokens: tuple[int, ...], state: bytes | bytearray) -> None:
+    def _write(self, name: str, tokens: tuple[int, ...], state: bytes | bytearray, chat: str | None) -> None:
         temp = self.folder / (name + TEMP_SUFFIX)
+        owner = (chat or "").encode()
         try:
             with temp.open("wb") as file:
-                file.write(HEADER.pack(MAGIC, VERSION, len(tokens), len(state)))
+                file.write(HEADER.pack(MAGIC, VERSION, len(tokens), len(state), len(owner)))
+                file.write(owner)
                 file.write(array("i", tokens).tobytes())
                 file.write(state)
                 file.flush()
@@ -269,15 +323,20 @@ class KvDiskCache:
         except OSError:
             temp.unlink(missing_ok=True)
             raise
-        size = HEADER.size + 4 * len(tokens) + len(state)
+        size = _size(tokens, len(state), chat)
         with self._lock:
-            self._index[name] = _Entry(tokens, size, time.time())
+            dropped = name in self._dropped  # its chat was deleted while we wrote
+            if not dropped:
+                self._index[name] = _Entry(tokens, size, time.time(), chat)
             # The same chat saved earlier, shorter: this state holds all of it.
             superseded = [
                 n
                 for n, e in self._index.items()
                 if n != name and len(e.tokens) <= len(tokens) and tokens[: len(e.tokens)] == e.tokens
             ]
+        if dropped:
+            self._unlink(name)
+            return
         for old in superseded:
             self._forget(old, delete=True)
         self._evict()
@@ -295,10 +354,13 @@ class KvDiskCache:
         with self._lock:
             self._index.pop(name, None)
         if delete:
-            try:
-                (self.folder / name).unlink(missing_ok=True)
-            except OSError as error:
-                log.warning("cannot delete KV state %s: %s", self.folder / name, error)
+            self._unlink(name)
+
+    def _unlink(self, name: str) -> None:
+        try:
+            (self.folder / name).unlink(missing_ok=True)
+        except OSError as error:
+            log.warning("cannot delete KV state %s: %s", self.folder / name, error)
 
     def _disable(self, doing: str, error: OSError) -> None:
         log.warning("%s the KV disk cache in %s (%s): going on without it", doing, self.folder, error)

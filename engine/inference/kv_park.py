@@ -3,7 +3,8 @@
 A slot handed to another chat first has its sequence state copied out of llama.cpp and
 *parked* in RAM, keyed by its tokens; a slot whose job ended is also saved to disk
 (:mod:`engine.inference.kv_disk`). When a chat comes back without a slot holding it, its state
-comes back from RAM, else from disk. Only the inference worker thread calls these
+comes back from RAM, else from disk. Each state names its chat (the session id), so that
+deleting a chat drops its states from both (:meth:`KvParking.forget`). Only the inference worker thread calls these
 methods: llama.cpp's context is not thread-safe.
 """
 
@@ -41,31 +42,42 @@ class KvParking:
         self._llama_cpp = llama_cpp
         self._context = context
         """llama-cpp-python's LlamaContext wrapper."""
-        self._parked: OrderedDict[tuple[int, ...], bytearray] = OrderedDict()
+        self._parked: OrderedDict[tuple[int, ...], tuple[bytearray, str | None]] = OrderedDict()
+        """States by their tokens, with their chats."""
         self._park_bytes = park_bytes
         self.disk = disk
 
-    def park(self, seq: int, tokens: Sequence[int]) -> None:
-        """Keep a sequence's state in RAM (most recent last) before its slot is reused."""
+    def park(self, seq: int, tokens: Sequence[int], chat: str | None = None) -> None:
+        """Keep a sequence's state (of chat ``chat``) in RAM, most recent last, before its
+        slot is reused."""
         if len(tokens) < MIN_PARK_TOKENS or (self._park_bytes <= 0 and not self._disk_wants(tokens)):
             return
         state = self._snapshot(seq)
         if state is None:
             return
         if self._park_bytes > 0:
-            self._parked[tuple(tokens)] = state
-            while sum(len(s) for s in self._parked.values()) > self._park_bytes:
+            self._parked[tuple(tokens)] = (state, chat)
+            while sum(len(s) for s, _ in self._parked.values()) > self._park_bytes:
                 self._parked.popitem(last=False)
         if self._disk_wants(tokens):
-            self.disk.save(tokens, state)  # type: ignore[union-attr]
+            self.disk.save(tokens, state, chat)  # type: ignore[union-attr]
 
-    def save(self, seq: int, tokens: Sequence[int]) -> None:
-        """Save a sequence's state to disk (its job ended), unless it is saved already."""
+    def save(self, seq: int, tokens: Sequence[int], chat: str | None = None) -> None:
+        """Save a sequence's state (of chat ``chat``) to disk (its job ended), unless it is
+        saved already."""
         if len(tokens) < MIN_PARK_TOKENS or not self._disk_wants(tokens):
             return
         state = self._snapshot(seq)
         if state is not None:
-            self.disk.save(tokens, state)  # type: ignore[union-attr]
+            self.disk.save(tokens, state, chat)  # type: ignore[union-attr]
+
+    def forget(self, chat: str) -> int:
+        """Drop every state of chat ``chat`` (it was deleted), in RAM and on disk; how many."""
+        parked = [tokens for tokens, (_, owner) in self._parked.items() if owner == chat]
+        for tokens in parked:
+            del self._parked[tokens]
+        on_disk = self.disk.forget(chat) if self.disk is not None else 0
+        return len(parked) + on_disk
 
     def restore(self, seq: int, prompt: Sequence[int]) -> list[int] | None:
         """Bring back into ``seq`` the parked or saved state this prompt continues most, and
@@ -73,7 +85,7 @@ class KvParking:
         candidates = [k for k in self._parked if share(k, prompt) >= SIMILAR]
         if candidates:
             tokens = max(candidates, key=lambda k: common_prefix(k, prompt))
-            return list(tokens) if self._set(seq, self._parked.pop(tokens)) else []
+            return list(tokens) if self._set(seq, self._parked.pop(tokens)[0]) else []
         if self.disk is None or not self.disk.enabled:
             return None
         started = time.monotonic()

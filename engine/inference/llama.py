@@ -71,6 +71,8 @@ class Slot:
     """Alternatives to report per token; None: no log-probabilities."""
     keep: bool = True
     """Whether the cache stays when the chat ends (see Engine.start)."""
+    chat: str | None = None
+    """The stored chat whose tokens the slot holds (its session id), if any."""
 
 
 class LlamaEngine:
@@ -162,7 +164,9 @@ class LlamaEngine:
         return prompt
 
     # ------------------------------------------------------------------ worker thread
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
+    def start(
+        self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True, chat: str | None = None
+    ) -> int:
         budget = answer_budget(prompt, params, self.context_size)
         free = [s for s in self._slots if s.key is None]
         if not free:
@@ -171,7 +175,7 @@ class LlamaEngine:
         if share(slot.tokens, prompt.tokens) < SIMILAR:
             # The slot goes to another chat: keep what it holds, and bring this chat back
             # if it was parked (or saved to disk) earlier.
-            self._parking.park(slot.seq, slot.tokens)
+            self._parking.park(slot.seq, slot.tokens, slot.chat)
             restored = self._parking.restore(slot.seq, prompt.tokens)
             if restored is not None:
                 slot.tokens = restored
@@ -180,7 +184,8 @@ class LlamaEngine:
         self._ctx.kv_cache_seq_rm(slot.seq, reuse, -1)
         slot.tokens = list(prompt.tokens[:reuse])
         slot.pending = list(prompt.tokens[reuse:])
-        slot.key, slot.next_token, slot.keep = key, None, keep
+        # Every token the slot keeps now is of this prompt, so of this chat.
+        slot.key, slot.next_token, slot.keep, slot.chat = key, None, keep, chat
         slot.sampler = build_sampler(self._llama_cpp, self._internals, self._model, params)
         slot.top_logprobs = params.top_logprobs
         slot.budget, slot.produced = budget, 0
@@ -215,6 +220,17 @@ class LlamaEngine:
         for slot in self._slots:
             if slot.key == key:
                 self._release(slot)
+
+    def forget(self, chat: str) -> None:
+        for slot in self._slots:
+            if slot.chat != chat:
+                continue
+            if slot.key is None:
+                self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
+                slot.tokens, slot.chat = [], None
+            else:  # still generating (its stop comes next step): dropped when it ends
+                slot.keep = False
+        self._parking.forget(chat)
 
     def step(self) -> list[tuple[Hashable, Step]]:
         batch = self._batch.batch
@@ -284,10 +300,10 @@ class LlamaEngine:
         slot.key, slot.pending, slot.next_token, slot.sampler = None, [], None, None
         slot.last_used = time.monotonic()
         if slot.keep:
-            self._parking.save(slot.seq, slot.tokens)
+            self._parking.save(slot.seq, slot.tokens, slot.chat)
         else:  # an empty slot, the first a chat takes: nothing to park or save
             self._ctx.kv_cache_seq_rm(slot.seq, 0, -1)
-            slot.tokens = []
+            slot.tokens, slot.chat = [], None
 
     def close(self) -> None:
         """Finish saving KV caches to disk (call after the worker has stopped)."""

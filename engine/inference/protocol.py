@@ -80,13 +80,20 @@ class Engine(Protocol):
         ``continue_last``: the last message is an unfinished answer to resume, not one to
         answer (the prompt ends inside it; CannotContinue if the template hides it)."""
 
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
+    def start(
+        self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True, chat: str | None = None
+    ) -> int:
         """Give the chat ``key`` a free slot; return how many prompt tokens it already holds.
 
         The engine samples as ``params`` say (penalties, grammar, seed, logprobs); stop
         strings are the scheduler's, which stops the chat when one appears. ``keep`` False:
         a background job, whose cache is worth nothing later: dropped when it ends, never
-        parked or saved (which would cost the next chat of its slot time)."""
+        parked or saved (which would cost the next chat of its slot time). ``chat``: the
+        stored chat (session id) the prompt is of; its cache goes when :meth:`forget` names it."""
+
+    def forget(self, chat: str) -> None:
+        """Drop every cached state of the stored chat ``chat`` (it was deleted): the slots,
+        states parked in RAM and saved on disk that hold its tokens."""
 
     def step(self) -> list[tuple[Hashable, Step]]:
         """Advance every started chat by one decode; return the chats that produced something."""

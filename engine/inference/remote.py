@@ -213,7 +213,9 @@ class RemoteEngine:
         return len(text.encode("utf-8")) // 3 + 1  # no BPE vocabulary averages under 3 bytes a token
 
     # ------------------------------------------------------------------ generating
-    def start(self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True) -> int:
+    def start(
+        self, key: Hashable, prompt: Prompt, params: GenerationParams, keep: bool = True, chat: str | None = None
+    ) -> int:
         """Open the chat's stream upstream (in a thread of its own); nothing is cached here
         (``keep`` is the upstream's business)."""
         budget = answer_budget(prompt, params, self.context_size)
@@ -249,6 +251,11 @@ class RemoteEngine:
 
     def set_threads(self, threads: int) -> None:
         """The upstream's machine decides its threads; nothing to do here."""
+
+    def forget(self, chat: str) -> None:
+        """Nothing is cached here. What the upstream keeps of a prompt (llama-server's slots
+        and prompt cache, in its RAM or under its ``--slot-save-path``) is its own: the
+        OpenAI API has no call to drop it (docs/DEPLOYMENT.md)."""
 
     def close(self) -> None:
         self._closed.set()

@@ -62,6 +62,9 @@ class Job:
     background: bool = False
     """Low priority: starts only when no other job waits and a slot is free, and gives its
     slot up (ends ``preempted``, its text discarded) when another job would have to wait."""
+    chat: str | None = None
+    """The stored chat (session id) whose prompt this is: the engine drops its cache when
+    the chat is deleted (Scheduler.forget)."""
     submitted_at: float = field(default_factory=time.monotonic)
     _log: list[Event] = field(default_factory=list)
     _parts: list[str] = field(default_factory=list)

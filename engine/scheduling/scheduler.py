@@ -91,6 +91,8 @@ class Scheduler:
         """Places held for jobs whose ``on_accept`` runs, by ``job.background``."""
         self._preempted = 0
         self._running: dict[Job, _Running] = {}
+        self._forgets: list[tuple[str, threading.Event]] = []
+        """Chats whose caches the engine is to drop (deleted), and who waits for it."""
         self._cond = threading.Condition()
         self._stopping = False
         self._version = 0
@@ -114,6 +116,23 @@ class Scheduler:
             self._stopping = True
             self._cond.notify_all()
         self._thread.join(timeout)
+
+    def forget(self, chat: str, timeout: float = 15.0) -> bool:
+        """Have the engine drop every cached state of ``chat`` (it was deleted), between two
+        steps, after the chat's cancelled jobs have left their slots; False if that was not
+        done within ``timeout`` s."""
+        done = threading.Event()
+        with self._cond:
+            queued = self._thread.is_alive() and not self._stopping
+            if queued:
+                self._forgets.append((chat, done))
+                self._cond.notify_all()
+        if not queued:  # no worker, or one that is ending: once it has, the engine is ours
+            if self._thread.is_alive():
+                self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self._forget_now([(chat, done)])
+        return done.wait(timeout)
 
     def submit(self, job: Job, on_accept: Callable[[], None] | None = None) -> None:
         """Queue ``job``, or raise QueueFull. ``on_accept`` runs once the job has a place
@@ -194,11 +213,14 @@ class Scheduler:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or self._waiting or self._running or self._background)
+                self._cond.wait_for(
+                    lambda: self._stopping or self._waiting or self._running or self._background or self._forgets
+                )
                 if self._stopping:
                     break
                 self._admit()
             self._drop_cancelled()
+            self._forget_deleted()
             if self._running:
                 self._share_cpu(acquire=True)
                 self._step()
@@ -209,6 +231,7 @@ class Scheduler:
             self._end(job, "interrupted")
         for job in (*self._waiting, *self._background):
             self._finish(job, Finished("", "interrupted", Usage(), Timings()))
+        self._forget_deleted()
         try:
             self.budget.close()
         except Exception:
@@ -278,7 +301,7 @@ class Scheduler:
         now = time.monotonic()
         queue_ms = (now - job.submitted_at) * 1000
         try:
-            cached = self.engine.start(job, job.prompt, job.params, keep=not job.background)
+            cached = self.engine.start(job, job.prompt, job.params, keep=not job.background, chat=job.chat)
         except PromptTooLong as too_long:
             self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
             return
@@ -290,6 +313,19 @@ class Scheduler:
         stops = StopFilter(job.params.stop) if job.params.stop else None
         self._running[job] = _Running(started=now, queue_ms=queue_ms, cached=cached, stops=stops)
         job.emit(Started(queue_ms=queue_ms))
+
+    def _forget_deleted(self) -> None:
+        with self._cond:
+            forgets, self._forgets = self._forgets, []
+        self._forget_now(forgets)
+
+    def _forget_now(self, forgets: list[tuple[str, threading.Event]]) -> None:
+        for chat, done in forgets:
+            try:
+                self.engine.forget(chat)
+            except Exception:  # the worker must survive it; the chat's states stay until evicted
+                log.exception("dropping the cached states of a deleted chat failed")
+            done.set()
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._running if j.cancelled]:

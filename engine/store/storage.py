@@ -6,6 +6,7 @@ The HTTP layer talks to :class:`Store`; nothing outside this module writes SQL.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
@@ -43,8 +44,13 @@ from shared.history import Tombstone
 from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 from shared.search import SearchHit
 
+log = logging.getLogger(__name__)
+
 _QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
 """Sorts a question before its answer when a coarse clock gave both one timestamp."""
+
+WIPE_ATTEMPTS = 5
+"""Checkpoints tried after a delete while readers hold the WAL."""
 
 STALE_AFTER = 5.0
 """Seconds without a save after which an answer still marked generating has lost its
@@ -63,6 +69,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows' bytes are overwritten with zeros, not left in free pages and free space
+    # inside pages (where a deleted chat's words would stay readable in the file).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -85,9 +94,14 @@ class Store:
         else:  # a server: a connection may have gone away between two requests
             self.db = create_engine(url, pool_pre_ping=True)
         self.dialect = self.db.dialect.name
+        self.exclusive = self.dialect == "sqlite"
+        """Only this process writes the database (a SQLite file the service holds), so at
+        start every answer still marked generating lost its writer; a server's database
+        (PostgreSQL) may have other services writing it beside this one."""
         if self.dialect not in dialects.DIALECTS:
             raise ValueError(f"the history database must be SQLite or PostgreSQL, not {self.dialect}")
         migrate(self.db)
+        self._fts = self.dialect == "sqlite" and search.has_index(self.db)
         self._session = sessionmaker(self.db, expire_on_commit=False)
 
     def _insert(self, table: Any) -> Any:
@@ -202,13 +216,16 @@ class Store:
             row.content, row.finish_reason, row.error = content, finish_reason, error
             db.execute(update(SessionRow).where(SessionRow.id == row.session_id).values(updated_at=_later(time.time())))
 
-    def mark_interrupted(self, stale_after: float = STALE_AFTER, keep: Collection[str] = ()) -> int:
+    def mark_interrupted(self, stale_after: float | None = STALE_AFTER, keep: Collection[str] = ()) -> int:
         """Answers still marked generating but not saved for ``stale_after`` seconds lost
         their writer (a process that died): mark them ``interrupted``, their text being what
         was last saved. Answers that another process beside this one is writing keep their
-        heartbeat fresh and are left alone; ``keep``: this process's own."""
-        stale = or_(MessageRow.saved_at.is_(None), MessageRow.saved_at < dialects.clock(self.dialect) - stale_after)
-        query = update(MessageRow).where(MessageRow.finish_reason == GENERATING, stale)
+        heartbeat fresh and are left alone; ``keep``: this process's own. ``stale_after``
+        None: every answer not kept, whatever its heartbeat (no other process writes here)."""
+        query = update(MessageRow).where(MessageRow.finish_reason == GENERATING)
+        if stale_after is not None:
+            clock = dialects.clock(self.dialect)
+            query = query.where(or_(MessageRow.saved_at.is_(None), MessageRow.saved_at < clock - stale_after))
         if keep:
             query = query.where(MessageRow.id.not_in(list(keep)))
         with self._session.begin() as db:
@@ -375,7 +392,30 @@ class Store:
             now = time.time()
             tombstone = self._insert(TombstoneRow).values(session_id=session_id, deleted_at=now)
             db.execute(tombstone.on_conflict_do_update(index_elements=["session_id"], set_={"deleted_at": now}))
-            return True
+        self._wipe_deleted()
+        return True
+
+    def _wipe_deleted(self) -> None:
+        """Leave no copy of deleted rows in the SQLite files (PostgreSQL: see README, Privacy).
+
+        secure_delete zeroed their bytes in the database's pages, but FTS5 keeps deleted
+        terms in its older index segments until they merge ('optimize' merges them all,
+        leaving the deleted terms out), and the WAL keeps the pages as they were before
+        the deletion until a checkpoint: TRUNCATE copies the pages into the database and
+        empties the WAL file. A checkpoint that readers hold off is tried again."""
+        if self.dialect != "sqlite":
+            return
+        with self.db.connect() as conn:
+            if self._fts:
+                conn.exec_driver_sql("INSERT INTO message_search(message_search) VALUES ('optimize')")
+                conn.commit()
+            for attempt in range(WIPE_ATTEMPTS):
+                busy, *_ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+                conn.commit()
+                if not busy:
+                    return
+                time.sleep(0.05 * (attempt + 1))
+        log.warning("a checkpoint after a delete was held off by readers: the WAL empties at the next one")
 
     def forget_tombstones(self, session_ids: Sequence[str]) -> int:
         """Let these chats live here again (they were imported after their deletion)."""

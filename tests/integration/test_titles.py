@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import requests
 
+from engine.chat.titles import strip_echo
 from tests.support import Process, chat_body, iter_chunks, read_stream, service_process, wait_until
 
 WAIT = 120
@@ -75,6 +76,7 @@ def test_the_fast_model_titles_a_chat_after_its_first_answer(services: tuple[Pro
     chat = session(capable, sid)
     title = chat["title"]
     assert title and len(title) <= 60 and "\n" not in title and '"' not in title and "*" not in title
+    assert strip_echo(title) == title, title  # no "This conversation is about", no instruction
     # The capable service asked the fast one, which wrote it as a background job.
     after = metric(fast, "ruschat_background_jobs_total", 'finish_reason="stop"') + metric(
         fast, "ruschat_background_jobs_total", 'finish_reason="length"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -17,6 +18,7 @@ from engine.store.tables import MessageRow
 from shared.schemas import ChatMessage, Message
 from tests.conftest import sse_events
 from tests.fakes import FakeEngine
+from tests.postgres import PostgresServer
 from tests.support import wait_until
 from tests.unit.test_app import assert_error, chat_body
 
@@ -102,30 +104,54 @@ def test_answers_left_generating_by_a_killed_process_are_interrupted_on_start(co
         shutdown(other)
 
 
-def test_a_second_process_leaves_the_running_answers_of_the_first_alone(config: ServiceConfig, app: Flask):
-    """Two processes on one database: the second one's start and its periodic sweeps take
-    only answers whose heartbeat stopped."""
-    client = app.test_client()
+def fresh_generating_answer(client: FlaskClient, store: Store) -> tuple[str, str]:
+    """A chat whose answer another process is writing right now (its heartbeat is fresh)."""
     body = chat_body()
     client.post("/api/chat", json=body).get_data()
     answer_id = stored(client, body["session_id"])[1]["id"]
-    store = app.extensions["ruschat"].store
-    store.resume_answer(answer_id)  # another process is writing it right now
+    store.resume_answer(answer_id)
     store.save_progress(answer_id, "Hello, wor")
-    other = create_app(config, engine=FakeEngine())
+    return body["session_id"], answer_id
+
+
+def test_on_a_sqlite_file_every_generating_answer_is_interrupted_at_start(config: ServiceConfig, app: Flask):
+    """Only this service writes its SQLite file: an answer still marked generating when it
+    starts lost its writer, however fresh its last save (a kill -9 a moment ago)."""
+    session_id, answer_id = fresh_generating_answer(app.test_client(), app.extensions["ruschat"].store)
+    restarted = create_app(config, engine=FakeEngine())
     try:
-        live = other.extensions["ruschat"].live
-        assert live.sweep() == 0
-        assert stored(other.test_client(), body["session_id"])[1]["finish_reason"] == "generating"
-        store.touch_answers([answer_id])  # the writer's heartbeat, while its text does not grow
-        age_heartbeat(store, answer_id, STALE_AFTER - 2)
-        assert live.sweep() == 0
-        age_heartbeat(store, answer_id, 3)  # then the writer died
-        assert live.sweep() == 1
-        answer = stored(other.test_client(), body["session_id"])[1]
-        assert (answer["finish_reason"], answer["content"]) == ("interrupted", "Hello, wor")
+        answer = stored(restarted.test_client(), session_id)[1]
+        assert (answer["id"], answer["finish_reason"], answer["content"]) == (answer_id, "interrupted", "Hello, wor")
     finally:
-        shutdown(other)
+        shutdown(restarted)
+
+
+def test_a_second_process_on_postgresql_leaves_the_running_answers_of_the_first_alone(
+    config: ServiceConfig, postgres: PostgresServer
+):
+    """Two processes on one shared database: the second one's start and its periodic sweeps
+    take only answers whose heartbeat stopped."""
+    config = replace(config, database_url=postgres.create_database())
+    app = create_app(config, engine=FakeEngine())
+    try:
+        store = app.extensions["ruschat"].store
+        session_id, answer_id = fresh_generating_answer(app.test_client(), store)
+        other = create_app(config, engine=FakeEngine())
+        try:
+            live = other.extensions["ruschat"].live
+            assert stored(other.test_client(), session_id)[1]["finish_reason"] == "generating"
+            assert live.sweep() == 0
+            store.touch_answers([answer_id])  # the writer's heartbeat, while its text does not grow
+            age_heartbeat(store, answer_id, STALE_AFTER - 2)
+            assert live.sweep() == 0
+            age_heartbeat(store, answer_id, 3)  # then the writer died
+            assert live.sweep() == 1
+            answer = stored(other.test_client(), session_id)[1]
+            assert (answer["finish_reason"], answer["content"]) == ("interrupted", "Hello, wor")
+        finally:
+            shutdown(other)
+    finally:
+        shutdown(app)
 
 
 def test_the_saver_keeps_a_waiting_answers_heartbeat_and_sweeps_dead_ones(config: ServiceConfig):

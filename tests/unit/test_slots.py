@@ -36,10 +36,34 @@ def test_a_background_jobs_cache_is_dropped_when_it_ends_not_saved():
     removed: list[tuple[int, int, int]] = []
     saved: list[int] = []
     engine._ctx = SimpleNamespace(kv_cache_seq_rm=lambda seq, start, end: removed.append((seq, start, end)))
-    engine._parking = SimpleNamespace(save=lambda seq, tokens: saved.append(seq))
+    engine._parking = SimpleNamespace(save=lambda seq, tokens, chat: saved.append(seq))
     title = Slot(seq=1, tokens=[1, 2, 3], key="title", keep=False)
     engine._release(title)
     assert (removed, saved, title.tokens, title.key) == ([(1, 0, -1)], [], [], None)
     chat = Slot(seq=2, tokens=[1, 2], key="chat")
     engine._release(chat)
     assert saved == [2] and chat.tokens == [1, 2]
+
+
+def test_forgetting_a_chat_empties_its_idle_slots_and_saves_none_of_its_running_one():
+    from types import SimpleNamespace
+
+    engine = LlamaEngine.__new__(LlamaEngine)  # no model: only the slot bookkeeping runs
+    removed: list[int] = []
+    saved: list[str | None] = []
+    forgotten: list[str] = []
+    engine._ctx = SimpleNamespace(kv_cache_seq_rm=lambda seq, start, end: removed.append(seq))
+    engine._parking = SimpleNamespace(
+        save=lambda seq, tokens, chat: saved.append(chat), forget=lambda chat: forgotten.append(chat)
+    )
+    idle = Slot(seq=0, tokens=[1, 2, 3], chat="gone")
+    running = Slot(seq=1, tokens=[1, 2, 4], key="its last answer", chat="gone")
+    other = Slot(seq=2, tokens=[1, 2, 5], chat="kept")
+    engine._slots = [idle, running, other]
+    engine.forget("gone")
+    assert (removed, idle.tokens, idle.chat, forgotten) == ([0], [], None, ["gone"])
+    assert other.tokens == [1, 2, 5] and running.tokens == [1, 2, 4]
+    engine._release(running)  # its stop, one step later: dropped, not saved
+    assert (removed, saved, running.tokens) == ([0, 1], [], [])
+    engine._release(Slot(seq=2, tokens=[1, 2, 5], key="k", chat="kept"))
+    assert saved == ["kept"]

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from engine.app import create_app, shutdown
-from engine.chat.titles import MAX_TITLE_CHARS, Titles, clean_title
+from engine.chat.titles import INSTRUCTION, MAX_TITLE_CHARS, Titles, clean_title
 from engine.chat.writer import WriteFailed
 from engine.config import ServiceConfig
 from engine.store.storage import Store
@@ -36,6 +36,62 @@ from tests.fakes import FakeEngine
 )
 def test_proposals_are_cleaned_into_one_line(proposal: str, title: str | None):
     assert clean_title(proposal) == title
+
+
+@pytest.mark.parametrize(
+    ("proposal", "title"),
+    [  # what SmolLM2-135M answers to title_messages(), and variants of it
+        ("This conversation is about fixing a flat bike tire.", "Fixing a flat bike tire"),
+        ("The conversation is about sleep and sleep cycles.", "Sleep and sleep cycles"),
+        ("THIS CONVERSATION IS ABOUT: quokkas", "Quokkas"),
+        ("This conversation is about a recipe. The user asks for pancakes.", "Recipe"),
+        ('Short title: "Sleep basics"', "Sleep basics"),
+        ("Short title - Sleep basics", "Sleep basics"),
+        ("'Title': sleep basics", "Sleep basics"),
+        ("A short title: sleep basics", "Sleep basics"),
+        ("What is this conversation about?", None),
+        ('The answer to this question is: "What is this conversation about?"', None),
+        ("Reply with a short title only.", None),
+        ("Short title", None),
+        ("Title:", None),
+        # A title that merely shares everyday words with the instruction stays whole.
+        ("What is a good pancake recipe?", "What is a good pancake recipe?"),
+        ("How do I fix a flat tire", "How do I fix a flat tire"),
+        ("Short stories about sleep", "Short stories about sleep"),
+        ("About sleep", "About sleep"),
+    ],
+)
+def test_an_echo_of_the_instruction_is_no_title(proposal: str, title: str | None):
+    assert clean_title(proposal) == title
+
+
+PREVIOUS_INSTRUCTION = (
+    "You write titles for conversations. "
+    "What is the title of this conversation (three to six words)? Reply with the title only."
+)
+
+
+@pytest.mark.parametrize(
+    ("proposal", "title"),
+    [  # what SmolLM2-135M answered to the instruction of 0.x ("Three to six words: Sle…")
+        ("Three to six words: Sleep", "Sleep"),
+        ("three to six words - sleep needs", "Sleep needs"),
+        ("Three To Six Words Sleep needs", "Sleep needs"),
+        ('The title of the conversation is "Three to Six Words: Why I Wake Up at 3am."', "Why I Wake Up at 3am"),
+        ('Three to six words: "Three to Six"', None),
+        ('The answer to this question is: "Three to six words"', None),
+        ("What is the title of this conversation?", None),
+        ('"What is the title of this conversation (three to six words)?"', None),
+        ("Three to six words:", None),
+    ],
+)
+def test_any_instruction_is_stripped_from_the_title(proposal: str, title: str | None):
+    assert clean_title(proposal, PREVIOUS_INSTRUCTION) == title
+
+
+def test_the_instruction_itself_is_never_a_title():
+    for sentence in INSTRUCTION.split(". "):
+        assert clean_title(sentence) is None, sentence
 
 
 def test_long_proposals_are_cut_on_a_word():

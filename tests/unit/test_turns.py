@@ -41,9 +41,9 @@ def test_a_turn_stores_the_question_and_a_generating_answer_before_it_starts(ser
     seen = []
     start = service.engine.start
 
-    def record(key, prompt, params, keep=True):
+    def record(key, prompt, params, keep=True, chat=None):
         seen.append(service.store.get_session(chat_request.session_id))
-        return start(key, prompt, params, keep)
+        return start(key, prompt, params, keep, chat)
 
     monkeypatch.setattr(service.engine, "start", record)
     chat_request = request_for(text="What is a fjord?")
