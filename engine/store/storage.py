@@ -6,7 +6,6 @@ The HTTP layer talks to :class:`Store`; nothing outside this module writes SQL.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import asdict
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import sessionmaker
 
-from engine.store import dialects, search
+from engine.store import dialects, search, sqlite_files
 from engine.store.migrations import migrate
 from engine.store.tables import (
     ImportCounts,
@@ -44,13 +43,8 @@ from shared.history import Tombstone
 from shared.schemas import GENERATING, INTERRUPTED, ChatMessage, ChatSettings, Message, Session, Summary
 from shared.search import SearchHit
 
-log = logging.getLogger(__name__)
-
 _QUESTION_FIRST = case((MessageRow.role == "user", 0), else_=1)
 """Sorts a question before its answer when a coarse clock gave both one timestamp."""
-
-WIPE_ATTEMPTS = 5
-"""Checkpoints tried after a delete while readers hold the WAL."""
 
 STALE_AFTER = 5.0
 """Seconds without a save after which an answer still marked generating has lost its
@@ -60,19 +54,6 @@ writer (a process saves its running answers every half second)."""
 def _later(now: float) -> Any:
     """``updated_at`` moved to ``now`` unless a concurrent writer already moved it further."""
     return case((SessionRow.updated_at < now, now), else_=SessionRow.updated_at)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL: readers never wait for the writer, and a kill -9 mid-write leaves a
-    # readable database. NORMAL sync is crash-safe in WAL mode.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    # Deleted rows' bytes are overwritten with zeros, not left in free pages and free space
-    # inside pages (where a deleted chat's words would stay readable in the file).
-    cursor.execute("PRAGMA secure_delete=ON")
-    cursor.close()
 
 
 class ConflictError(Exception):
@@ -90,7 +71,7 @@ class Store:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         if url.startswith("sqlite"):
             self.db = create_engine(url, connect_args={"timeout": 15})
-            event.listen(self.db, "connect", _sqlite_pragmas)
+            event.listen(self.db, "connect", sqlite_files.set_pragmas)
         else:  # a server: a connection may have gone away between two requests
             self.db = create_engine(url, pool_pre_ping=True)
         self.dialect = self.db.dialect.name
@@ -392,30 +373,9 @@ class Store:
             now = time.time()
             tombstone = self._insert(TombstoneRow).values(session_id=session_id, deleted_at=now)
             db.execute(tombstone.on_conflict_do_update(index_elements=["session_id"], set_={"deleted_at": now}))
-        self._wipe_deleted()
+        if self.dialect == "sqlite":
+            sqlite_files.wipe_deleted(self.db, self._fts)
         return True
-
-    def _wipe_deleted(self) -> None:
-        """Leave no copy of deleted rows in the SQLite files (PostgreSQL: see README, Privacy).
-
-        secure_delete zeroed their bytes in the database's pages, but FTS5 keeps deleted
-        terms in its older index segments until they merge ('optimize' merges them all,
-        leaving the deleted terms out), and the WAL keeps the pages as they were before
-        the deletion until a checkpoint: TRUNCATE copies the pages into the database and
-        empties the WAL file. A checkpoint that readers hold off is tried again."""
-        if self.dialect != "sqlite":
-            return
-        with self.db.connect() as conn:
-            if self._fts:
-                conn.exec_driver_sql("INSERT INTO message_search(message_search) VALUES ('optimize')")
-                conn.commit()
-            for attempt in range(WIPE_ATTEMPTS):
-                busy, *_ = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
-                conn.commit()
-                if not busy:
-                    return
-                time.sleep(0.05 * (attempt + 1))
-        log.warning("a checkpoint after a delete was held off by readers: the WAL empties at the next one")
 
     def forget_tombstones(self, session_ids: Sequence[str]) -> int:
         """Let these chats live here again (they were imported after their deletion)."""
