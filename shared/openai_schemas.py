@@ -84,6 +84,11 @@ class CompletionRequest:
     """As vLLM's: lower goes first. Above 0 the request runs in the background: only when no
     other request waits, giving its slot up to any that arrives (503 ``preempted``)."""
 
+    cache_prompt: bool = True
+    """As llama-server's: keep the prompt's KV cache for a later request that starts the
+    same way. False for a text this service must not keep (another service's chat, sent for
+    a summary: deleting that chat could not reach this cache)."""
+
     @property
     def background(self) -> bool:
         return self.priority > 0
@@ -114,13 +119,14 @@ class CompletionRequest:
             response_format=ResponseFormat.from_dict(data.get("response_format")),
             logprobs=logprobs,
             priority=integer(data, "priority", 0, -MAX_PRIORITY, MAX_PRIORITY),
+            cache_prompt=_bool(data, "cache_prompt", default=True),
         )
 
 
-def _bool(data: Mapping[str, Any], key: str) -> bool:
-    value = data.get(key, False)
+def _bool(data: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    value = data.get(key, default)
     if value is None:
-        return False
+        return default
     if not isinstance(value, bool):
         raise SchemaError(f"'{key}' must be a boolean", field=key)
     return value

@@ -54,7 +54,9 @@ class HttpWriter:
         self.service = self.url
 
     def __call__(self, messages: Messages, max_tokens: int, background: bool = False) -> str:
-        fields = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0.2}
+        # cache_prompt false: the fast service keeps no KV cache of another service's chat,
+        # which it could not forget when the chat is deleted there.
+        fields = {"messages": list(messages), "max_tokens": max_tokens, "temperature": 0.2, "cache_prompt": False}
         body = json.dumps({**fields, "priority": 1} if background else fields)
         request = urllib.request.Request(
             f"{self.url}/v1/chat/completions",
@@ -97,7 +99,8 @@ class LocalWriter:
         except PromptTooLong:
             raise WriteFailed("the text does not fit the model's context") from None
         params = GenerationParams(max_tokens=max_tokens, temperature=0.2)
-        job = Job(prompt=prompt, params=params, background=background)
+        # A chat's text: its cache is not kept, or deleting the chat could leave it behind.
+        job = Job(prompt=prompt, params=params, background=background, keep=False)
         try:
             self.scheduler.submit(job)
         except QueueFull:

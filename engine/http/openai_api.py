@@ -84,7 +84,8 @@ def chat_completions() -> Response:
         raise ApiError(400, "invalid_request", f"'n' must be at most {service.engine.slots}", param="n")
     prompt = prepare(service, body)
     jobs = [
-        Job(prompt=prompt, params=service.capped(params), background=body.background) for params in choice_params(body)
+        Job(prompt=prompt, params=service.capped(params), background=body.background, keep=body.cache_prompt)
+        for params in choice_params(body)
     ]
     submit_all(service, jobs)
     completion_id = f"chatcmpl-{new_id()}"

@@ -84,6 +84,11 @@ def openai_schemas(limits: Limits, slots: int) -> dict[str, Schema]:
                         "background: it starts only when no other request waits and a slot is free, and gives "
                         "its slot up to one that arrives (it then ends with 503 `preempted`: retry later).",
                     },
+                    "cache_prompt": {
+                        "type": ["boolean", "null"],
+                        "description": "As llama-server's; default true. False: the prompt's KV cache is not "
+                        "kept after the answer (not parked, not saved to disk).",
+                    },
                     "top_logprobs": {
                         "type": ["integer", "null"],
                         "minimum": 0,

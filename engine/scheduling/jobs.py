@@ -62,6 +62,9 @@ class Job:
     background: bool = False
     """Low priority: starts only when no other job waits and a slot is free, and gives its
     slot up (ends ``preempted``, its text discarded) when another job would have to wait."""
+    keep: bool = True
+    """Keep the prompt's KV cache when the job ends (parked, saved to disk); background jobs
+    and requests with ``cache_prompt: false`` leave none."""
     chat: str | None = None
     """The stored chat (session id) whose prompt this is: the engine drops its cache when
     the chat is deleted (Scheduler.forget)."""

@@ -301,7 +301,7 @@ class Scheduler:
         now = time.monotonic()
         queue_ms = (now - job.submitted_at) * 1000
         try:
-            cached = self.engine.start(job, job.prompt, job.params, keep=not job.background, chat=job.chat)
+            cached = self.engine.start(job, job.prompt, job.params, keep=job.keep and not job.background, chat=job.chat)
         except PromptTooLong as too_long:
             self._finish(job, Finished("", "error", Usage(job.prompt.n_tokens, 0), Timings(), str(too_long)))
             return

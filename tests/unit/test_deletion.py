@@ -4,6 +4,7 @@ shared-memory files, and the KV states saved of it (on disk and parked in RAM)."
 from __future__ import annotations
 
 import struct
+import threading
 import uuid
 from array import array
 from pathlib import Path
@@ -122,3 +123,39 @@ def test_deleting_a_chat_tells_the_engine_to_forget_it(client: FlaskClient, app:
     assert client.delete(f"/api/sessions/{body['session_id']}").status_code == 204
     assert engine.forgotten == [body["session_id"]]
     assert client.delete(f"/api/sessions/{body['session_id']}").status_code == 404
+
+
+def test_a_v1_request_may_ask_that_its_prompt_cache_is_not_kept(client: FlaskClient, engine: FakeEngine):
+    ask = {"messages": [{"role": "user", "content": f"About {SECRET}"}], "max_tokens": 4}
+    assert client.post("/v1/chat/completions", json=ask).status_code == 200
+    assert client.post("/v1/chat/completions", json={**ask, "cache_prompt": False}).status_code == 200
+    assert engine.kept == [True, False]
+    refused = client.post("/v1/chat/completions", json={**ask, "cache_prompt": "no"})
+    assert refused.status_code == 400 and refused.get_json()["error"]["param"] == "cache_prompt"
+
+
+def test_summaries_leave_no_cache_of_the_chat_they_summarise(config, tmp_path: Path):
+    """Summaries (and titles) of a chat are written by the fast service, over real HTTP or by
+    this service's own model: neither keeps a KV cache of the chat's text, which deleting the
+    chat could not reach (the cache of the fast service is keyed by no chat of its own)."""
+    from dataclasses import replace
+
+    from werkzeug.serving import make_server
+
+    from engine.app import create_app, shutdown
+    from engine.chat.writer import HttpWriter, LocalWriter
+
+    fast_engine = FakeEngine()
+    fast = create_app(replace(config, database_url=f"sqlite:///{tmp_path / 'fast.sqlite3'}"), engine=fast_engine)
+    server = make_server("127.0.0.1", 0, fast, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        HttpWriter(f"http://127.0.0.1:{server.server_port}", timeout=10)([{"role": "user", "content": SECRET}], 8)
+        service = fast.extensions["ruschat"]
+        LocalWriter(fast_engine, service.scheduler, "test", timeout=10)([{"role": "user", "content": SECRET}], 8)
+    finally:
+        server.shutdown()
+        thread.join(5)
+        shutdown(fast)
+    assert fast_engine.kept == [False, False]
