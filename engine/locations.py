@@ -30,22 +30,23 @@ def _user_folder(environ: Mapping[str, str], variable: str, fallback: str) -> Pa
     return Path(base) / "ruschat"
 
 
+def _data_folder(environ: Mapping[str, str], variable: str, root: Path, name: str) -> Path:
+    """``variable`` if set, else ``name`` beside a checkout, else in the user's data folder."""
+    if environ.get(variable):
+        return Path(environ[variable])
+    if is_checkout(root):
+        return root / name
+    return _user_folder(environ, "XDG_DATA_HOME", ".local/share") / name
+
+
 def data_dir(environ: Mapping[str, str], root: Path = REPO_ROOT) -> Path:
     """Databases, saved KV caches and logs (``RUSCHAT_DATA_DIR``)."""
-    if environ.get("RUSCHAT_DATA_DIR"):
-        return Path(environ["RUSCHAT_DATA_DIR"])
-    if is_checkout(root):
-        return root / "data"
-    return _user_folder(environ, "XDG_DATA_HOME", ".local/share") / "data"
+    return _data_folder(environ, "RUSCHAT_DATA_DIR", root, "data")
 
 
 def models_dir(environ: Mapping[str, str], root: Path = REPO_ROOT) -> Path:
     """The GGUF files (``RUSCHAT_MODELS_DIR``)."""
-    if environ.get("RUSCHAT_MODELS_DIR"):
-        return Path(environ["RUSCHAT_MODELS_DIR"])
-    if is_checkout(root):
-        return root / "models"
-    return _user_folder(environ, "XDG_DATA_HOME", ".local/share") / "models"
+    return _data_folder(environ, "RUSCHAT_MODELS_DIR", root, "models")
 
 
 def cache_dir(environ: Mapping[str, str], root: Path = REPO_ROOT) -> Path:
