@@ -10,16 +10,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import a11y
-import view_messages
-import view_search
-from branches import save_branches
-from dom import Dom
 from shared.search import DEFAULT_LIMIT, SearchHit
-from state import AppState
+from webapp.page import a11y
+from webapp.page.actions.branches import save_branches
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.views import messages as view_messages
+from webapp.page.views import search as view_search
 
 if TYPE_CHECKING:
-    from actions import Actions
+    from webapp.page.actions.chat import Actions
 
 
 class SearchActions:

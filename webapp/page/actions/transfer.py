@@ -17,13 +17,14 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, to_js
 
-from client import ServiceError, request
-from dom import Dom
-from services import Services
 from shared.history import merge_sessions
 from shared.schemas import SchemaError
 from shared.transfer import export_json, export_markdown, parse_import, read_envelope
-from state import AppState, Service
+from webapp.page.api.http import ServiceError, request
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.service import Service
 
 MIME = {"json": "application/json", "markdown": "text/markdown"}
 SUFFIX = {"json": "json", "markdown": "md"}

@@ -16,21 +16,23 @@ from typing import Any
 
 import js
 
-import a11y
-import view_composer
-import view_context
-import view_messages
-import view_status
-import view_tools
-from answer_stats import AnswerStats
-from branches import save_branches
-from client import ConnectionLost, ServiceError, request, stream
-from dom import Dom
 from shared.chunks import parse_chunk
 from shared.schemas import INTERRUPTED, Message
 from shared.sse import ServerSentEvent
-from state import AppState, Generation, Service
-from view_messages import GrowingAnswer, MessageActions
+from webapp.page import a11y
+from webapp.page.actions.branches import save_branches
+from webapp.page.api.http import ConnectionLost, ServiceError, request, stream
+from webapp.page.dom import Dom
+from webapp.page.state.answer_stats import AnswerStats
+from webapp.page.state.app import AppState
+from webapp.page.state.generations import Generation
+from webapp.page.state.service import Service
+from webapp.page.views import composer as view_composer
+from webapp.page.views import context as view_context
+from webapp.page.views import messages as view_messages
+from webapp.page.views import status as view_status
+from webapp.page.views import tools as view_tools
+from webapp.page.views.messages import GrowingAnswer, MessageActions
 
 TITLE_WAITS = (3.0, 6.0, 12.0)
 """Seconds between the history reloads that pick up the title the model writes for a new

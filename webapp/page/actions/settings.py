@@ -12,13 +12,13 @@ from typing import Any
 
 import js
 
-import view_composer
-import view_settings
-from chat_settings import DEFAULTS_KEY, defaults_to_json, settings_from_form
-from dom import Dom
-from services import Services
 from shared.schemas import SchemaError
-from state import AppState
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.settings import DEFAULTS_KEY, defaults_to_json, settings_from_form
+from webapp.page.views import composer as view_composer
+from webapp.page.views import settings as view_settings
 
 
 class SettingsActions:

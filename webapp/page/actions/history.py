@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import view_sidebar
-from dom import Dom
-from services import Services
 from shared.history import Tombstone
 from shared.schemas import Session
 from shared.sidebar import PAGE_SIZE, Listing, behind, sidebar_plan
-from state import AppState
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.views import sidebar as view_sidebar
 
 MAX_PAGES_AT_ONCE = 20
 """Pages one reach of the list's end may load (each service's), if its end stays in view."""

@@ -11,20 +11,22 @@ from typing import Any
 
 import js
 
-import view_composer
-import view_messages
-import view_sidebar
-import view_status
-from answers import Answers, now
-from branches import load_branches, save_branches
-from chat_settings import settings_of
-from dom import Dom
-from history_actions import HistoryActions
-from services import Services
 from shared.history import merge_sessions
 from shared.responses import ServiceInfo
 from shared.schemas import Message, Session
-from state import AppState, Chat, Service
+from webapp.page.actions.answers import Answers, now
+from webapp.page.actions.branches import load_branches, save_branches
+from webapp.page.actions.history import HistoryActions
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.chat import Chat
+from webapp.page.state.service import Service
+from webapp.page.state.settings import settings_of
+from webapp.page.views import composer as view_composer
+from webapp.page.views import messages as view_messages
+from webapp.page.views import sidebar as view_sidebar
+from webapp.page.views import status as view_status
 
 
 class Actions:
@@ -66,7 +68,7 @@ class Actions:
         js.performance.mark("ruschat:ready")  # what bench/start.py and bench/history.py time
         view_composer.focus_input(self.dom)
         await asyncio.sleep(0.05)  # let the browser paint the ready page first
-        import render  # noqa: F401  (Markdown, for the first answer: view_messages imports it late)
+        import webapp.page.markdown  # noqa: F401  (Markdown, for the first answer: views.messages imports it late)
 
     # ----------------------------------------------------------------------- services
 

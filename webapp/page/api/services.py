@@ -15,10 +15,10 @@ from typing import Any
 import js
 from pyodide.ffi import create_proxy
 
-from client import Credentials, ServiceError, request
 from shared.responses import ServiceInfo
 from shared.schemas import SchemaError
-from state import Service
+from webapp.page.api.http import Credentials, ServiceError, request
+from webapp.page.state.service import Service
 
 RECONNECT_MS = 2000
 SOCKET_CLOSED = 3  # WebSocket.readyState
