@@ -13,6 +13,7 @@ from typing import Any
 import js
 
 from shared.schemas import SchemaError
+from webapp.page.api import endpoints
 from webapp.page.api.services import Services
 from webapp.page.dom import Dom
 from webapp.page.state.app import AppState
@@ -52,6 +53,6 @@ class SettingsActions:
         view_settings.close_panel(self.dom)
         view_composer.focus_input(self.dom)
         if self.state.is_stored(chat.session_id):
-            await self.services.send_to_all(
-                "PATCH", f"/api/sessions/{chat.session_id}", {"settings": settings.to_dict()}, self.on_error
+            await self.services.change_all(
+                lambda s: endpoints.patch_session(s, chat.session_id, settings=settings), self.on_error
             )
