@@ -78,3 +78,12 @@ def test_only_the_service_client_spells_out_paths_of_the_api_or_opens_connection
     speaking = sorted(path.relative_to(PAGE).as_posix() for path in PAGE.rglob("*.py") if speaks_to_services(path))
     # endpoints.py: every path; http.py: fetch; services.py: the status WebSocket.
     assert speaking == ["api/endpoints.py", "api/http.py", "api/services.py"]
+
+
+def test_the_readme_describes_every_module_of_the_page():
+    readme = (PAGE.parents[1] / "README.md").read_text()
+    tree = readme.split("\n   page/ ", 1)[1].split("\n shared/ ", 1)[0]  # the Architecture's page block
+    described = re.findall(r"^ {6,}(\w+\.py) ", tree, re.M)
+    modules = [path.name for path in PAGE.rglob("*.py") if path.name != "__init__.py"]
+    missing = {name for name in modules if described.count(name) < modules.count(name)}
+    assert not missing, f"README.md's Architecture lacks a line for {sorted(missing)}"
