@@ -47,37 +47,8 @@ SHARED_FILES = (
     "transfer.py",
     "sidebar.py",
 )
-PAGE_FILES = (
-    "main.py",
-    "chat_settings.py",
-    "state.py",
-    "dom.py",
-    "client.py",
-    "services.py",
-    "render.py",
-    "highlight.py",
-    "view_status.py",
-    "view_sidebar.py",
-    "view_search.py",
-    "search_actions.py",
-    "view_messages.py",
-    "view_composer.py",
-    "view_settings.py",
-    "actions.py",
-    "settings_actions.py",
-    "answer_stats.py",
-    "view_tools.py",
-    "view_layout.py",
-    "shortcuts.py",
-    "answers.py",
-    "branches.py",
-    "context_gauge.py",
-    "view_context.py",
-    "transfer_actions.py",
-    "history_actions.py",
-    "a11y.py",
-)
-"""The page's own modules (webapp/py/): main.py is the page's script, the rest are imported."""
+PAGE = HERE / "page"
+"""The page's Python: the package ``webapp.page``; its ``main.py`` is the page's script."""
 VENDORED = ("markdown_it", "mdurl", "pygments")
 """Pure-Python packages the page imports, zipped from this environment's site-packages."""
 VENDORED_ONLY = {
@@ -93,7 +64,7 @@ VENDORED_ONLY = {
     ),
 }
 """Of these packages only the files matching these patterns: Pygments' core, its HTML
-formatter and default style, and the lexers of the page's ``highlight.LANGUAGES`` (with the
+formatter and default style, and the lexers of the page's ``webapp.page.highlight.LANGUAGES`` (with the
 modules they import): about 250 KB zipped instead of 1.2 MB. A unit test proves it suffices."""
 
 # Without these, Chromium refuses the module scripts and the wasm, and the page hangs.
@@ -102,6 +73,12 @@ mimetypes.add_type("text/javascript", ".mjs")
 mimetypes.add_type("text/javascript", ".js")
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("image/svg+xml", ".svg")
+
+
+def page_files() -> list[str]:
+    """The page package's modules, as paths inside it (``state/chat.py``), sorted: found by
+    walking webapp/page/, so a new module needs no list to be written into."""
+    return sorted(path.relative_to(PAGE).as_posix() for path in PAGE.rglob("*.py"))
 
 
 @dataclass(frozen=True)
@@ -241,17 +218,19 @@ def vendored_zip() -> bytes:
 
 
 def page_zip() -> bytes:
-    """Everything the page's Python imports, as one zip PyScript unpacks on load: the page's
-    modules, ``shared/`` and the vendored packages. One request instead of forty (the
-    modules stay served one by one too, under /py/ and /shared/, for reading)."""
+    """Everything the page's Python imports, as one zip PyScript unpacks on load: the vendored
+    packages, the package ``webapp.page`` (all but its script, ``main.py``) and ``shared/``, in
+    a fixed order. One request instead of forty (the modules stay served one by one too, under
+    /py/ and /shared/, for reading)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         with zipfile.ZipFile(io.BytesIO(vendored_zip())) as vendored:
             for info in vendored.infolist():
                 archive.writestr(info, vendored.read(info))
-        for name in PAGE_FILES:
+        archive.write(HERE / "__init__.py", "webapp/__init__.py")
+        for name in page_files():
             if name != "main.py":
-                archive.write(HERE / "py" / name, name)
+                archive.write(PAGE / name, f"webapp/page/{name}")
         for name in SHARED_FILES:
             archive.write(SHARED / name, f"shared/{name}")
     return buffer.getvalue()
@@ -298,11 +277,13 @@ def create_app(config: WebConfig) -> Flask:
     def page_modules() -> Response:
         return Response(modules, mimetype="application/zip")
 
-    @app.get("/py/<name>")
+    page_modules_served = set(page_files())
+
+    @app.get("/py/<path:name>")
     def page_python(name: str) -> Response:
-        if name not in PAGE_FILES:
+        if name not in page_modules_served:
             abort(404)
-        return send_from_directory(HERE / "py", name, mimetype="text/x-python", max_age=0)
+        return send_from_directory(PAGE, name, mimetype="text/x-python", max_age=0)
 
     @app.get("/shared/<name>")
     def shared_python(name: str) -> Response:

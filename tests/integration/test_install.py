@@ -103,7 +103,7 @@ def test_the_wheel_holds_every_module_the_web_apps_files_and_the_pinned_requirem
         metadata = email.parser.Parser().parsestr(archive.read(f"{info}/METADATA").decode())
         entry_points = archive.read(f"{info}/entry_points.txt").decode()
     files = {n for n in names if not n.split("/")[0].endswith(".dist-info")}
-    assert {"webapp/index.html", "webapp/sw.js", "webapp/package-lock.json", "webapp/py/main.py"} <= files
+    assert {"webapp/index.html", "webapp/sw.js", "webapp/package-lock.json", "webapp/page/main.py"} <= files
     assert files == shipped_files(), (sorted(shipped_files() - files), sorted(files - shipped_files()))
     assert metadata["Version"] == engine.__version__
     lines = (line.split("#")[0].strip() for line in (REPO_ROOT / "requirements.txt").read_text().splitlines())

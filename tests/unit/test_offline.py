@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 import struct
 import zipfile
 
 from webapp import offline
-from webapp.server import PAGE_FILES, SHARED_FILES, WebConfig, create_app
+from webapp.server import PAGE, SHARED, SHARED_FILES, WebConfig, create_app, page_files, page_zip
 
 
 def test_the_release_version_changes_with_any_precached_byte_or_url():
@@ -41,7 +42,7 @@ def test_the_service_worker_precaches_the_page_runtime_and_python_and_names_its_
     assert client.get("/pyscript.json").get_json()["files"] == {"/py/page.zip": "./*"}
     with zipfile.ZipFile(io.BytesIO(client.get("/py/page.zip").get_data())) as archive:
         names = set(archive.namelist())
-    assert {name for name in PAGE_FILES if name != "main.py"} | {f"shared/{name}" for name in SHARED_FILES} <= names
+    assert {"webapp/page/state/app.py", "shared/schemas.py"} <= names
     assert {"markdown_it/__init__.py", "pygments/__init__.py"} <= names
     assert {f"/runtime/pyodide/{name}" for name in offline.PYODIDE_FILES} <= set(urls)
     assert not [url for url in urls if url.endswith(".map")]
@@ -70,12 +71,49 @@ def test_the_manifest_makes_the_app_installable_with_icons_that_exist():
     assert b'rel="manifest"' in client.get("/").get_data()
 
 
-def test_every_shared_module_the_page_imports_is_served_to_it():
-    import re
+def test_the_page_zip_holds_the_whole_page_package_and_shared_and_nothing_else_of_ours():
+    with zipfile.ZipFile(io.BytesIO(page_zip())) as archive:
+        names = archive.namelist()
+    ours = [name for name in names if name.split("/")[0] in ("webapp", "shared")]
+    walked = [f"webapp/page/{path.relative_to(PAGE).as_posix()}" for path in sorted(PAGE.rglob("*.py"))]
+    # main.py is the page's script (/py/main.py), not a module it imports.
+    expected = ["webapp/__init__.py", *sorted(set(walked) - {"webapp/page/main.py"})]
+    assert ours == expected + [f"shared/{name}" for name in SHARED_FILES]
+    assert page_files() == sorted(name.removeprefix("webapp/page/") for name in walked)
+    for folder in {path.parent for path in PAGE.rglob("*.py")}:
+        assert (folder / "__init__.py").is_file(), f"{folder} is not a package: Pyodide could not import it"
+    assert page_zip() == page_zip()  # the service worker's release hash covers these bytes
 
-    from webapp.server import HERE, SHARED
 
-    sources = [HERE / "py" / name for name in PAGE_FILES] + [SHARED / name for name in SHARED_FILES]
-    found = (re.findall(r"^\s*from shared\.(\w+) import", path.read_text(), re.M) for path in sources)
-    imported = {module for modules in found for module in modules}
-    assert imported and {f"{m}.py" for m in imported} <= set(SHARED_FILES)
+def test_every_module_of_ours_the_page_imports_is_in_its_zip():
+    with zipfile.ZipFile(io.BytesIO(page_zip())) as archive:
+        shipped = {name for name in archive.namelist() if name.endswith(".py")}
+    sources = [PAGE / name for name in page_files()] + [SHARED / name for name in SHARED_FILES]
+    imported: set[str] = set()
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # ``from webapp.page.views import sidebar`` imports a module; ``from x import name`` does not.
+                imported.add(node.module)
+                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+    ours = {module for module in imported if module.split(".")[0] in ("webapp", "shared")}
+
+    def is_module(dotted: str) -> bool:
+        path = SHARED.parent / dotted.replace(".", "/")
+        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+    needed = {module for module in ours if is_module(module)}
+    modules = {name.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for name in shipped}
+    assert "webapp.page.views.sidebar" in needed and needed <= modules, needed - modules
+    assert "webapp.server" not in ours and "webapp.offline" not in ours  # the server's side stays out
+
+
+def test_the_page_modules_are_served_one_by_one_for_reading():
+    client = create_app(WebConfig()).test_client()
+    for name in page_files():
+        with client.get(f"/py/{name}") as served:
+            assert served.status_code == 200 and served.get_data() == (PAGE / name).read_bytes()
+    assert client.get("/py/../server.py").status_code == 404
+    assert client.get("/py/state/__pycache__/app.cpython-311.pyc").status_code == 404

@@ -72,7 +72,7 @@ def test_every_package_of_the_checkout_is_shipped_but_tests_bench_and_scripts():
 def test_every_file_the_web_app_serves_is_package_data():
     webapp = REPO_ROOT / "webapp"
     listed = {path for pattern in SETUPTOOLS["package-data"]["webapp"] for path in webapp.glob(pattern)}
-    modules = set(webapp.glob("*.py"))  # the package's own modules: shipped as code, not data
+    modules = set(webapp.rglob("*.py"))  # the packages' own modules (webapp, webapp.page.*): code, not data
     wanted = {path for path in our_files() if webapp in path.parents and path not in modules}
     assert (webapp / "index.html") in wanted and (webapp / "static" / "icons" / "icon.svg") in wanted
     assert wanted <= listed, sorted(str(p.relative_to(webapp)) for p in wanted - listed)

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp" / "py"))
-
-from a11y import answer_announcement, next_index  # noqa: E402
+from webapp.page.a11y import answer_announcement, next_index
 
 
 @pytest.mark.parametrize(

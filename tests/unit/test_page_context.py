@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
-sys.path.insert(0, str(PAGE))
-
-from context_gauge import current_context, gauge_text, outside_window, share, summary_shown  # noqa: E402
-from shared.chunks import ContextInfo  # noqa: E402
-from shared.responses import ServiceInfo  # noqa: E402
-from shared.schemas import Message, Summary, new_id  # noqa: E402
-from state import AppState, Chat  # noqa: E402
+from shared.chunks import ContextInfo
+from shared.responses import ServiceInfo
+from shared.schemas import Message, Summary, new_id
+from webapp.page.state.app import AppState
+from webapp.page.state.chat import Chat
+from webapp.page.state.context import current_context, gauge_text, outside_window, share, summary_shown
 
 CONFIG = {"services": [{"id": "qwen", "label": "Capable", "url": "http://127.0.0.1:8001"}]}
 INFO = ServiceInfo("qwen", "Capable", "M", "m.gguf", 4096, "idle", 0, 8)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp" / "py"))
-
-from shared.schemas import Message  # noqa: E402
-from shared.search import SearchHit  # noqa: E402
-from state import Chat, Search  # noqa: E402
+from shared.schemas import Message
+from shared.search import SearchHit
+from webapp.page.state.chat import Chat
+from webapp.page.state.search import Search
 
 
 def hit(message_id: str, rank: float) -> SearchHit:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import pytest
 
-PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
-sys.path.insert(0, str(PAGE))
-
-from chat_settings import (  # noqa: E402
+from shared.history import merge_sessions
+from shared.schemas import ChatSettings, GenerationParams, SchemaError, Session, new_id
+from webapp.page.state.app import AppState
+from webapp.page.state.chat import Chat
+from webapp.page.state.settings import (
     FIELDS,
     PAGE_DEFAULTS,
     defaults_from_json,
@@ -20,9 +19,6 @@ from chat_settings import (  # noqa: E402
     settings_from_form,
     settings_of,
 )
-from shared.history import merge_sessions  # noqa: E402
-from shared.schemas import ChatSettings, GenerationParams, SchemaError, Session, new_id  # noqa: E402
-from state import AppState, Chat  # noqa: E402
 
 CONFIG = {"services": [{"id": "qwen", "label": "Capable", "url": "http://127.0.0.1:8001"}]}
 PIRATE = ChatSettings(

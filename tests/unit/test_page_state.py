@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
-sys.path.insert(0, str(PAGE))
-
-from shared.responses import ServiceInfo  # noqa: E402
-from shared.schemas import Message, Session, new_id  # noqa: E402
-from state import AppState, Chat, Generation, Service  # noqa: E402
-from webapp.server import PAGE_FILES  # noqa: E402
+from shared.responses import ServiceInfo
+from shared.schemas import Message, Session, new_id
+from webapp.page.state.app import AppState
+from webapp.page.state.chat import Chat
+from webapp.page.state.generations import Generation
+from webapp.page.state.service import Service
 
 CONFIG = {
     "services": [
@@ -152,7 +148,3 @@ def test_answers_run_on_in_other_chats_and_only_the_open_chat_is_busy():
     writing = Message(new_id(), state.chat.session_id, "assistant", "Hel", 2.0, finish_reason="generating")
     state.chat.add(writing)
     assert state.chat.being_written() == [writing]
-
-
-def test_the_server_serves_every_page_module_and_only_those():
-    assert sorted(PAGE_FILES) == sorted(p.name for p in PAGE.glob("*.py"))

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "webapp" / "py"))
-
-from answer_stats import AnswerStats  # noqa: E402
-from shared.chunks import Timings, Usage, final_chunk, parse_chunk  # noqa: E402
-from shortcuts import shortcut_for  # noqa: E402
+from shared.chunks import Timings, Usage, final_chunk, parse_chunk
+from webapp.page.shortcuts import shortcut_for
+from webapp.page.state.answer_stats import AnswerStats
 
 
 def test_the_final_chunk_gives_the_answers_statistics():

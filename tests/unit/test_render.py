@@ -11,13 +11,10 @@ from pathlib import Path
 
 import pytest
 
-PAGE = Path(__file__).resolve().parents[2] / "webapp" / "py"
-sys.path.insert(0, str(PAGE))
-
-import render  # noqa: E402
-from highlight import LANGUAGES  # noqa: E402
-from render import StreamingMarkdown, render_markdown  # noqa: E402
-from webapp.server import vendored_zip  # noqa: E402
+from webapp.page import markdown as render
+from webapp.page.highlight import LANGUAGES
+from webapp.page.markdown import StreamingMarkdown, render_markdown
+from webapp.server import page_zip
 
 HOSTILE = [
     '<img src="http://images.invalid/x.png" onerror="alert(1)">',
@@ -81,14 +78,15 @@ def test_unknown_languages_are_escaped_not_guessed(info: str):
 
 
 def test_every_language_is_coloured_by_the_pygments_the_page_is_served(tmp_path: Path):
-    # The web app ships only part of Pygments: this Python sees nothing but the stdlib,
-    # the vendored zip and the page's render modules, as Pyodide does.
-    vendor = tmp_path / "vendor.zip"
-    vendor.write_bytes(vendored_zip())
+    # The web app ships only part of Pygments: this Python sees nothing but the stdlib and
+    # the page's zip (its modules, shared/ and the vendored packages), as Pyodide does.
+    served = tmp_path / "page.zip"
+    served.write_bytes(page_zip())
     script = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]\n"
-        "import pygments, render\n"
-        "from highlight import LANGUAGES\n"
+        "import sys; sys.path[:0] = [sys.argv[1]]\n"
+        "import pygments\n"
+        "from webapp.page import markdown as render\n"
+        "from webapp.page.highlight import LANGUAGES\n"
         "assert pygments.__file__.startswith(sys.argv[1]), pygments.__file__\n"
         "for lang in sorted(LANGUAGES):\n"
         "    html = render.render_markdown(f'```{lang}\\nif (a < b) {{ x = \"s\" }}  # c\\n+ 1\\n```')\n"
@@ -96,7 +94,7 @@ def test_every_language_is_coloured_by_the_pygments_the_page_is_served(tmp_path:
         "print(len(LANGUAGES))\n"
     )
     result = subprocess.run(
-        [sys.executable, "-S", "-I", "-c", script, str(vendor), str(PAGE)],
+        [sys.executable, "-S", "-I", "-c", script, str(served)],
         capture_output=True,
         text=True,
         timeout=120,

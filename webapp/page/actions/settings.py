@@ -12,13 +12,14 @@ from typing import Any
 
 import js
 
-import view_composer
-import view_settings
-from chat_settings import DEFAULTS_KEY, defaults_to_json, settings_from_form
-from dom import Dom
-from services import Services
 from shared.schemas import SchemaError
-from state import AppState
+from webapp.page.api import endpoints
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.settings import DEFAULTS_KEY, defaults_to_json, settings_from_form
+from webapp.page.views import composer as view_composer
+from webapp.page.views import settings as view_settings
 
 
 class SettingsActions:
@@ -52,6 +53,6 @@ class SettingsActions:
         view_settings.close_panel(self.dom)
         view_composer.focus_input(self.dom)
         if self.state.is_stored(chat.session_id):
-            await self.services.send_to_all(
-                "PATCH", f"/api/sessions/{chat.session_id}", {"settings": settings.to_dict()}, self.on_error
+            await self.services.change_all(
+                lambda s: endpoints.patch_session(s, chat.session_id, settings=settings), self.on_error
             )

@@ -15,7 +15,7 @@ from typing import Any
 
 import js
 
-from dom import Dom
+from webapp.page.dom import Dom
 
 THEMES = ("system", "light", "dark")
 THEME_KEY = "ruschat-theme"

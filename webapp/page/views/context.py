@@ -1,11 +1,11 @@
 """The context gauge by the composer, the marks on messages the model no longer sees, and
-the summary sent in their place. Draws what ``context_gauge`` works out."""
+the summary sent in their place. Draws what ``state.context`` works out."""
 
 from __future__ import annotations
 
-from context_gauge import current_context, gauge_text, gauge_title, outside_window, share, summary_shown
-from dom import Dom
-from state import AppState
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.context import current_context, gauge_text, gauge_title, outside_window, share, summary_shown
 
 OUTSIDE_LABEL = "outside the model's window"
 

@@ -14,9 +14,9 @@ from typing import Any, Protocol
 import js
 from pyodide.ffi import create_proxy, to_js
 
-from dom import Dom
 from shared.sidebar import date_groups
-from state import AppState
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
 
 NEAR_END_PX = 300
 """How close the list's end must come to the view to load the next page."""

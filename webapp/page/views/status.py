@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dom import Dom
-from state import AppState, Service
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.service import Service
 
 CPU_REASONS = {"sharing": "sharing the CPU", "foreign_load": "other programs busy"}
 """Why a busy service runs fewer threads than it may (ServiceInfo.threads_reason)."""

@@ -17,13 +17,15 @@ from typing import Any
 import js
 from pyodide.ffi import create_once_callable, to_js
 
-from client import ServiceError, request
-from dom import Dom
-from services import Services
 from shared.history import merge_sessions
 from shared.schemas import SchemaError
-from shared.transfer import export_json, export_markdown, parse_import, read_envelope
-from state import AppState, Service
+from shared.transfer import export_json, export_markdown, parse_import
+from webapp.page.api import endpoints
+from webapp.page.api.http import ServiceError
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.service import Service
 
 MIME = {"json": "application/json", "markdown": "text/markdown"}
 SUFFIX = {"json": "json", "markdown": "md"}
@@ -71,10 +73,8 @@ class TransferActions:
         if session_id is not None and not self.state.is_stored(session_id):
             self.on_error("This chat is not stored yet: there is nothing to export.")
             return
-        query = "?format=json" + (f"&session_id={session_id}" if session_id else "")
-        envelopes = await self.services.fetch_from_all("/api/export" + query)
         try:
-            sessions = merge_sessions(*(read_envelope(e) for e in envelopes))
+            sessions = merge_sessions(*await self.services.from_all(lambda s: endpoints.export(s, session_id)))
         except SchemaError as error:
             self.on_error(f"A service sent an export that does not read: {error}")
             return
@@ -116,16 +116,16 @@ class TransferActions:
             self.on_error("Import needs a service online.")
             return
         try:
-            result = await request("POST", target.url + "/api/import", json.loads(str(text)))
+            result = await endpoints.import_chats(target, json.loads(str(text)))
         except ServiceError as error:
             self.on_error(f"Import refused by the {target.label.lower()} service: {error}")
             return
         self.on_error(None)
         # A chat deleted before and imported now is back: no service may delete it again.
-        forget = {"session_ids": [s.id for s in imported.sessions]}
-        await self.services.send_to_all("POST", "/api/tombstones/forget", forget, self.on_error)
+        forget = [s.id for s in imported.sessions]
+        await self.services.change_all(lambda s: endpoints.forget_tombstones(s, forget), self.on_error)
         self.say(
-            f"Imported {result['imported_sessions']} chat(s) and {result['imported_messages']} message(s) "
-            f"({imported.format}) into the {target.label.lower()} service; {result['skipped']} skipped."
+            f"Imported {result.imported_sessions} chat(s) and {result.imported_messages} message(s) "
+            f"({imported.format}) into the {target.label.lower()} service; {result.skipped} skipped."
         )
         await self.refresh()

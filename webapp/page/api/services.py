@@ -1,6 +1,6 @@
 """Talking to the services as a group: status sockets that reconnect, probes, fan-out requests.
 
-``client`` does one HTTP request or stream; this module knows there are several services,
+``endpoints`` asks one service one thing; this module knows there are several services,
 which of them are online, and how to follow their status. It reports what it hears to
 the actions through callbacks and never touches the DOM.
 """
@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 
 import js
 from pyodide.ffi import create_proxy
 
-from client import Credentials, ServiceError, request
 from shared.responses import ServiceInfo
 from shared.schemas import SchemaError
-from state import Service
+from webapp.page.api import endpoints
+from webapp.page.api.http import ServiceError
+from webapp.page.state.service import Service
 
 RECONNECT_MS = 2000
 SOCKET_CLOSED = 3  # WebSocket.readyState
+T = TypeVar("T")
 
 
 class Services:
@@ -42,8 +44,7 @@ class Services:
 
     def connect(self, service: Service) -> None:
         """Follow a service's status socket; when it drops, report it and retry."""
-        url = service.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/ws/status"
-        socket = js.WebSocket.new(Credentials.socket_url(url))
+        socket = js.WebSocket.new(endpoints.status_socket_url(service))
         service.socket = socket
         message = create_proxy(lambda event: self._status(service, event.data))
 
@@ -76,47 +77,48 @@ class Services:
     async def probe(self, service: Service) -> ServiceInfo | None:
         """One direct look at a service (None if it cannot be reached), not waiting for its socket."""
         try:
-            return ServiceInfo.from_dict(await request("GET", service.url + "/api/info"))
+            return await endpoints.info(service)
         except (ServiceError, SchemaError):
             return None
 
-    async def fetch_from_all(self, path: str) -> list[Any]:
-        """GET ``path`` from every online service; unreachable or 404 ones are skipped."""
-        return [answer for _, answer in await self.fetch_each(path)]
+    async def from_all(self, call: Callable[[Service], Awaitable[T]]) -> list[T]:
+        """``call`` (an endpoint) on every online service at once; unreachable or 404 ones are skipped."""
+        return [answer for _, answer in await self.from_each(call)]
 
-    async def fetch_each(self, path: str, only: list[Service] | None = None) -> list[tuple[Service, Any]]:
-        """GET ``path`` from every online service (of ``only``, if given): each answer with
-        its service (failures left out)."""
+    async def from_each(
+        self, call: Callable[[Service], Awaitable[T]], only: list[Service] | None = None
+    ) -> list[tuple[Service, T]]:
+        """``call`` (an endpoint) on every online service (of ``only``, if given) at once:
+        each answer with its service (failures left out)."""
 
-        async def one(service: Service) -> Any:
+        async def one(service: Service) -> tuple[Service, T] | None:
             try:
-                return await request("GET", service.url + path)
+                return service, await call(service)
             except ServiceError:
                 return None
 
         online = [s for s in (self.services.values() if only is None else only) if s.online]
         answers = await asyncio.gather(*(one(s) for s in online))
-        return [(service, answer) for service, answer in zip(online, answers, strict=True) if answer is not None]
+        return [answer for answer in answers if answer is not None]
 
-    async def send_to(
-        self, service: Service, method: str, path: str, body: Any = None, on_error: Callable[[str], None] | None = None
+    async def change(
+        self,
+        service: Service,
+        call: Callable[[Service], Awaitable[None]],
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
-        """Apply a change on one service (404, nothing there to change, is fine)."""
+        """Apply a change (an endpoint) on one service (404, nothing there to change, is fine)."""
         try:
-            await request(method, service.url + path, body)
+            await call(service)
         except ServiceError as error:
             if error.status != 404 and on_error is not None:
                 on_error(f"{service.label}: {error}")
 
-    async def send_to_all(
-        self, method: str, path: str, body: Any = None, on_error: Callable[[str], None] | None = None
+    async def change_all(
+        self, call: Callable[[Service], Awaitable[None]], on_error: Callable[[str], None] | None = None
     ) -> None:
-        """Apply a change to every online service holding the session (404 = not there)."""
+        """Apply a change (an endpoint) to every online service holding the session, one after
+        the other (404 = not there)."""
         for service in self.services.values():
-            if not service.online:
-                continue
-            try:
-                await request(method, service.url + path, body)
-            except ServiceError as error:
-                if error.status != 404 and on_error is not None:
-                    on_error(f"{service.label}: {error}")
+            if service.online:
+                await self.change(service, call, on_error)

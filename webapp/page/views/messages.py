@@ -6,14 +6,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import js
 
-import view_context
-import view_tools
-from dom import Dom
 from shared.schemas import GENERATING, Message
-from state import AppState, Service
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.service import Service
+from webapp.page.views import context as view_context
+from webapp.page.views import tools as view_tools
 
 if TYPE_CHECKING:
-    from render import StreamingMarkdown
+    from webapp.page.markdown import StreamingMarkdown
 
 # ``render`` (Markdown, and through it Pygments) is imported on first use, not at start:
 # importing markdown_it costs a few hundred ms the page's first paint need not wait for
@@ -36,7 +37,7 @@ class GrowingAnswer:
     def __init__(self, node: Any) -> None:
         self.node = node
         self.last_render = 0.0
-        from render import StreamingMarkdown
+        from webapp.page.markdown import StreamingMarkdown
 
         self.markdown: StreamingMarkdown | None = StreamingMarkdown()
         """Renders the answer as it grows; None once it failed (the answer then shows as text)."""
@@ -191,7 +192,7 @@ def edit_field(dom: Dom, message_id: str, text: str) -> tuple[Any, Any, Any]:
 
 
 def set_markdown(node: Any, text: str) -> None:
-    from render import render_markdown
+    from webapp.page.markdown import render_markdown
 
     try:
         node.innerHTML = render_markdown(text)

@@ -4,35 +4,39 @@ The page holds the open chat as a list of messages; each answer comes from the s
 picked in the dropdown, which receives the whole conversation. History lives in the
 services' databases: the sidebar is the shared merge of both lists.
 
-The page's Python, by concern: ``state`` (dataclasses, no DOM), ``client`` and
-``services`` (HTTP, SSE, status sockets), ``view_*`` (one per region, state to DOM),
-``actions`` (events to state changes and redraws), ``dom`` (small DOM helpers). This
-module only builds them and wires the page's fixed controls.
+This is the page's script (served as /py/main.py; the rest of ``webapp.page`` comes in
+/py/page.zip): it only builds the state, the actions and the views (see the package's
+docstring for how they fit) and wires the page's fixed controls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
+from typing import Any
 
 import js
 
 # The mark before the page's imports times them (bench/start.py).
 js.performance.mark("ruschat:python")
 
-import a11y
-import shortcuts
-import view_settings
-import view_tools
-from actions import Actions
-from chat_settings import DEFAULTS_KEY, defaults_from_json
-from client import Credentials
-from dom import Dom
-from search_actions import SearchActions
-from settings_actions import SettingsActions
-from state import AppState
-from transfer_actions import TransferActions
-from view_layout import THEME_KEY, Layout
+from webapp.page import a11y, shortcuts
+from webapp.page.actions.chat import Actions
+from webapp.page.actions.search import SearchActions
+from webapp.page.actions.settings import SettingsActions
+from webapp.page.actions.transfer import TransferActions
+from webapp.page.api.http import Credentials
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.settings import DEFAULTS_KEY, defaults_from_json
+from webapp.page.views import settings as view_settings
+from webapp.page.views import tools as view_tools
+from webapp.page.views.layout import THEME_KEY, Layout
+
+
+async def export_clicked(transfer: TransferActions, kind: str, only_open_chat: bool, _event: Any) -> None:
+    await transfer.export(kind, only_open_chat)
 
 
 def main() -> None:
@@ -61,8 +65,8 @@ def main() -> None:
         state, dom, actions.services, actions.show_error, lambda: actions.refresh_sessions(reset=True)
     )
     for kind in ("json", "markdown"):
-        dom.on(dom.by_testid(f"export-all-{kind}"), "click", lambda _e, k=kind: transfer.export(k, False))
-        dom.on(dom.by_testid(f"export-chat-{kind}"), "click", lambda _e, k=kind: transfer.export(k, True))
+        dom.on(dom.by_testid(f"export-all-{kind}"), "click", partial(export_clicked, transfer, kind, False))
+        dom.on(dom.by_testid(f"export-chat-{kind}"), "click", partial(export_clicked, transfer, kind, True))
     dom.on(dom.by_testid("import-file"), "change", transfer.import_file)
     Layout(dom, saved_theme=js.localStorage.getItem(THEME_KEY)).install()
     view_tools.install(dom, state)

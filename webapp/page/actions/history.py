@@ -10,22 +10,17 @@ first pages are fetched again and merged with what is loaded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from functools import partial
 
-import view_sidebar
-from dom import Dom
-from services import Services
-from shared.history import Tombstone
-from shared.schemas import Session
 from shared.sidebar import PAGE_SIZE, Listing, behind, sidebar_plan
-from state import AppState
+from webapp.page.api import endpoints
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.views import sidebar as view_sidebar
 
 MAX_PAGES_AT_ONCE = 20
 """Pages one reach of the list's end may load (each service's), if its end stays in view."""
-
-
-def _sessions(answer: Any) -> list[Session]:
-    return [Session.from_dict(x) for x in answer.get("sessions", [])]
 
 
 class HistoryActions:
@@ -51,7 +46,7 @@ class HistoryActions:
         """Fetch each online service's first page and merge it with what is loaded (with
         ``reset``, start over: an import may have put chats anywhere in the lists). A
         service that does not answer leaves the list until it is back."""
-        answers = await self.services.fetch_each(f"/api/sessions?limit={PAGE_SIZE}")
+        answers = await self.services.from_each(lambda s: endpoints.list_sessions(s, PAGE_SIZE))
         listings = self.state.listings
         answered = {service.id for service, _ in answers}
         for service_id in [s for s in listings if s not in answered]:
@@ -60,8 +55,7 @@ class HistoryActions:
             listing = listings.get(service.id) if not reset else None
             if listing is None:
                 listing = listings[service.id] = Listing()
-            stones = [Tombstone.from_dict(t) for t in answer.get("tombstones", [])]
-            listing.take_first_page(_sessions(answer), answer.get("next_cursor"), stones)
+            listing.take_first_page(answer.sessions, answer.next_cursor, answer.tombstones)
         await self.apply()
 
     async def load_more(self) -> None:
@@ -87,12 +81,12 @@ class HistoryActions:
         for service_id in waiting:
             listing, service = listings[service_id], self.state.services[service_id]
             version = listing.version
-            path = f"/api/sessions?limit={PAGE_SIZE}&cursor={listing.cursor}"
-            answers = await self.services.fetch_each(path, [service])
+            next_page = partial(endpoints.list_sessions, limit=PAGE_SIZE, cursor=listing.cursor)
+            answers = await self.services.from_each(next_page, [service])
             # A first page taken meanwhile may have moved the place reached: ask again later.
             if answers and listings.get(service_id) is listing and listing.version == version:
                 answer = answers[0][1]
-                listing.add_page(_sessions(answer), answer.get("next_cursor"))
+                listing.add_page(answer.sessions, answer.next_cursor)
         return bool(waiting)
 
     def forget(self, session_id: str) -> None:
@@ -110,12 +104,12 @@ class HistoryActions:
         for service_id, session_ids in deletions.items():
             for session_id in session_ids:
                 listings[service_id].drop(session_id)
-                path = f"/api/sessions/{session_id}"
-                await self.services.send_to(self.state.services[service_id], "DELETE", path, on_error=self.show_error)
+                delete = partial(endpoints.delete_session, session_id=session_id)
+                await self.services.change(self.state.services[service_id], delete, self.show_error)
         for service_id, titles in renames.items():
             for session_id, title in titles:
                 listings[service_id].retitle(session_id, title)
-                path, body = f"/api/sessions/{session_id}", {"title": title}
-                await self.services.send_to(self.state.services[service_id], "PATCH", path, body, self.show_error)
+                rename = partial(endpoints.patch_session, session_id=session_id, title=title)
+                await self.services.change(self.state.services[service_id], rename, self.show_error)
         if follow and self.state.has_more and view_sidebar.end_in_view(self.dom):
             await self.load_more()  # a short list: the end is in view with no scroll

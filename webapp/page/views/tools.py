@@ -1,7 +1,7 @@
 """Under each message: a Copy button and, for answers streamed since the page loaded, how
 they were made (tokens, speed, time to the first token).
 
-Every copy button (a message's, and the one ``render`` puts at the top of each code
+Every copy button (a message's, and the one ``markdown`` puts at the top of each code
 block) is handled by one listener on the message list, so redrawn answers need no new
 handlers.
 """
@@ -14,10 +14,10 @@ from typing import Any
 import js
 from pyodide.ffi import JsException
 
-from answer_stats import AnswerStats
-from dom import Dom
 from shared.schemas import Message
-from state import AppState
+from webapp.page.dom import Dom
+from webapp.page.state.answer_stats import AnswerStats
+from webapp.page.state.app import AppState
 
 COPIED_SECONDS = 1.5
 """How long a copy button says "Copied"."""

@@ -7,14 +7,15 @@ here, never as HTML.
 
 from __future__ import annotations
 
-from typing import Protocol
+from functools import partial
+from typing import Any, Protocol
 
 import js
 from pyodide.ffi import create_once_callable
 
-from dom import Dom
 from shared.search import snippet_parts
-from state import AppState
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
 
 FLASH_MS = 3000
 FLASH_CLASS = "search-flash"
@@ -22,6 +23,10 @@ FLASH_CLASS = "search-flash"
 
 class SearchActions(Protocol):
     async def open_hit(self, session_id: str, message_id: str) -> None: ...
+
+
+async def _open_hit(actions: SearchActions, session_id: str, message_id: str, _event: Any) -> None:
+    await actions.open_hit(session_id, message_id)
 
 
 def render_hits(dom: Dom, state: AppState, actions: SearchActions) -> None:
@@ -44,7 +49,7 @@ def render_hits(dom: Dom, state: AppState, actions: SearchActions) -> None:
         for text, matched in snippet_parts(hit):
             snippet.appendChild(dom.element("mark", text) if matched else dom.document.createTextNode(text))
         item.appendChild(snippet)
-        dom.on(item, "click", lambda _e, sid=hit.session_id, mid=hit.message_id: actions.open_hit(sid, mid))
+        dom.on(item, "click", partial(_open_hit, actions, hit.session_id, hit.message_id))
         listing.appendChild(item)
 
 

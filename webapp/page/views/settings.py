@@ -2,16 +2,16 @@
 
 The dialog is the browser's own ``<dialog>``: it keeps the keyboard inside while open
 and closes on Escape. This module builds its form once, fills it from a ChatSettings
-and reads it back as text; what the values mean is ``chat_settings``'s business.
+and reads it back as text; what the values mean is ``state.settings``'s business.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from chat_settings import CONTEXT_CHOICES, FIELDS, form_values
-from dom import Dom
 from shared.schemas import MAX_STOPS, ChatSettings
+from webapp.page.dom import Dom
+from webapp.page.state.settings import CONTEXT_CHOICES, FIELDS, form_values
 
 
 class PanelActions(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
-from highlight import highlight_code
+from webapp.page.highlight import highlight_code
 
 _markdown = MarkdownIt(
     "commonmark", {"html": False, "linkify": False, "typographer": False, "highlight": highlight_code}

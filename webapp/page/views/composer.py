@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dom import Dom
-from state import AppState
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
 
 
 def enable_controls(dom: Dom) -> None:

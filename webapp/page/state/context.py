@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from shared.chunks import ContextInfo
 from shared.schemas import Message, Summary
-from state import AppState
+from webapp.page.state.app import AppState
 
 POLICY_LABELS = {"window": "newest messages", "summary": "older ones summarised", "strict": "no trimming"}
 

@@ -6,7 +6,7 @@ import json
 
 import js
 
-from state import Chat
+from webapp.page.state.chat import Chat
 
 BRANCHES_KEY = "ruschat-branches:"
 

@@ -69,6 +69,8 @@ ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 """How a stop sequence's backslash, line breaks and tab are written in its one line of the
 panel (a textarea turns a carriage return into a line break: it must never hold one)."""
 UNESCAPES = {written: char for char, written in ESCAPES.items()}
+ESCAPE_TABLE = {ord(char): written for char, written in ESCAPES.items()}
+"""ESCAPES as ``str.translate`` takes it."""
 
 
 def stops_from_text(text: str) -> list[str]:
@@ -83,7 +85,7 @@ def stops_from_text(text: str) -> list[str]:
 
 def stops_to_text(stops: tuple[str, ...]) -> str:
     """The inverse of :func:`stops_from_text`."""
-    return "\n".join(stop.translate(str.maketrans(ESCAPES)) for stop in stops)
+    return "\n".join(stop.translate(ESCAPE_TABLE) for stop in stops)
 
 
 def settings_from_form(values: Mapping[str, str]) -> ChatSettings:

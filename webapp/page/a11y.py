@@ -17,10 +17,11 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dom import Dom
+    from webapp.page.dom import Dom
 
 LISTS = {"session-list": "session-item", "search-results": "search-hit"}
 """Keyboard-driven lists (by data-testid) and the testid of their items."""
@@ -44,7 +45,7 @@ def install(dom: Dom) -> None:
     """Listen for the keys of the lists and the export menu."""
     for testid, item_testid in LISTS.items():
         listing = dom.by_testid(testid)
-        dom.on(listing, "keydown", lambda event, node=listing, t=item_testid: on_list_key(node, t, event))
+        dom.on(listing, "keydown", partial(on_list_key, listing, item_testid))
     menu = dom.by_testid("history-menu")
     dom.on(menu, "keydown", lambda event: on_menu_key(menu, event))
 

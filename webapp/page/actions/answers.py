@@ -16,21 +16,24 @@ from typing import Any
 
 import js
 
-import a11y
-import view_composer
-import view_context
-import view_messages
-import view_status
-import view_tools
-from answer_stats import AnswerStats
-from branches import save_branches
-from client import ConnectionLost, ServiceError, request, stream
-from dom import Dom
 from shared.chunks import parse_chunk
 from shared.schemas import INTERRUPTED, Message
 from shared.sse import ServerSentEvent
-from state import AppState, Generation, Service
-from view_messages import GrowingAnswer, MessageActions
+from webapp.page import a11y
+from webapp.page.actions.branches import save_branches
+from webapp.page.api import endpoints
+from webapp.page.api.http import ConnectionLost, ServiceError
+from webapp.page.dom import Dom
+from webapp.page.state.answer_stats import AnswerStats
+from webapp.page.state.app import AppState
+from webapp.page.state.generations import Generation
+from webapp.page.state.service import Service
+from webapp.page.views import composer as view_composer
+from webapp.page.views import context as view_context
+from webapp.page.views import messages as view_messages
+from webapp.page.views import status as view_status
+from webapp.page.views import tools as view_tools
+from webapp.page.views.messages import GrowingAnswer, MessageActions
 
 TITLE_WAITS = (3.0, 6.0, 12.0)
 """Seconds between the history reloads that pick up the title the model writes for a new
@@ -95,8 +98,8 @@ class Answers:
             )
         view_status.set_activity(dom, ", ".join(f"{s.label}: sending…" for s in services))
         js.location.hash = f"chat={chat.session_id}"
-        body = chat.request(path, continue_answer=continued is not None).to_dict()
-        await self.follow(generations, lambda g: g.service.url + "/api/chat", body)
+        chat_request = chat.request(path, continue_answer=continued is not None)
+        await self.follow(generations, lambda g: endpoints.chat(g.service, chat_request))
         if continued is None and sum(m.role == "user" for m in path) == 1:
             asyncio.ensure_future(self.await_title(chat.session_id))
 
@@ -128,13 +131,14 @@ class Answers:
 
     async def reattach(self, generation: Generation) -> None:
         """Follow an attached answer to its end."""
-        url = f"{generation.service.url}/api/sessions/{generation.session_id}/messages/{generation.message_id}/stream"
-        await self.follow([generation], lambda _g: url, None)
+        message_id = generation.message_id or ""  # attached answers are named
+        answer = endpoints.answer_stream(generation.service, generation.session_id, message_id)
+        await self.follow([generation], lambda _g: answer)
 
-    async def follow(self, generations: list[Generation], url: Callable[[Generation], str], body: Any) -> None:
+    async def follow(self, generations: list[Generation], stream_of: Callable[[Generation], endpoints.Stream]) -> None:
         """Read the generations' streams to their ends, then draw their chat anew."""
         try:
-            await asyncio.gather(*(self.stream_one(g, url(g), body) for g in generations))
+            await asyncio.gather(*(self.stream_one(g, stream_of(g)) for g in generations))
         finally:
             for generation in generations:
                 self.state.generations.remove(generation)
@@ -153,12 +157,12 @@ class Answers:
         view_messages.render_chat(self.dom, self.state, self.message_actions)
         view_composer.render_composer(self.dom, self.state)
 
-    async def stream_one(self, current: Generation, url: str, body: Any) -> None:
+    async def stream_one(self, current: Generation, answer: endpoints.Stream) -> None:
         service = current.service
         try:
-            await stream(url, body, current.controller, lambda event: self.on_stream_event(current, event))
+            await answer.read(current.controller, lambda event: self.on_stream_event(current, event))
             if current.finish_reason is None:
-                raise ConnectionLost(url)
+                raise ConnectionLost(answer.url)
         except ConnectionLost as error:
             # The service went away mid-answer; it keeps what it saved, marked interrupted.
             if current.finish_reason is None:
@@ -264,9 +268,8 @@ class Answers:
         current.stop_requested = True
         if current.message_id is None:
             return  # stopped as soon as the service names it
-        url = f"{current.service.url}/api/sessions/{current.session_id}/messages/{current.message_id}/stop"
         try:
-            await request("POST", url)
+            await endpoints.stop_answer(current.service, current.session_id, current.message_id)
         except ServiceError as error:
             if error.status == 404:
                 current.controller.abort()  # gone with its chat: stop following it

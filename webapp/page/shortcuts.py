@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from dom import Dom
-    from state import AppState
+    from webapp.page.dom import Dom
+    from webapp.page.state.app import AppState
 
 
 class ShortcutActions(Protocol):

@@ -11,20 +11,23 @@ from typing import Any
 
 import js
 
-import view_composer
-import view_messages
-import view_sidebar
-import view_status
-from answers import Answers, now
-from branches import load_branches, save_branches
-from chat_settings import settings_of
-from dom import Dom
-from history_actions import HistoryActions
-from services import Services
 from shared.history import merge_sessions
 from shared.responses import ServiceInfo
-from shared.schemas import Message, Session
-from state import AppState, Chat, Service
+from shared.schemas import Message
+from webapp.page.actions.answers import Answers, now
+from webapp.page.actions.branches import load_branches, save_branches
+from webapp.page.actions.history import HistoryActions
+from webapp.page.api import endpoints
+from webapp.page.api.services import Services
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.state.chat import Chat
+from webapp.page.state.service import Service
+from webapp.page.state.settings import settings_of
+from webapp.page.views import composer as view_composer
+from webapp.page.views import messages as view_messages
+from webapp.page.views import sidebar as view_sidebar
+from webapp.page.views import status as view_status
 
 
 class Actions:
@@ -66,7 +69,7 @@ class Actions:
         js.performance.mark("ruschat:ready")  # what bench/start.py and bench/history.py time
         view_composer.focus_input(self.dom)
         await asyncio.sleep(0.05)  # let the browser paint the ready page first
-        import render  # noqa: F401  (Markdown, for the first answer: view_messages imports it late)
+        import webapp.page.markdown  # noqa: F401  (Markdown, for the first answer: views.messages imports it late)
 
     # ----------------------------------------------------------------------- services
 
@@ -109,8 +112,7 @@ class Actions:
     async def open_session(self, session_id: str, only_if_stored: bool = False) -> None:
         """Show a chat (answers still being written in it are followed again); with
         ``only_if_stored``, only if a service has it."""
-        answers = await self.services.fetch_from_all(f"/api/sessions/{session_id}")
-        merged = merge_sessions([Session.from_dict(a) for a in answers])
+        merged = merge_sessions(await self.services.from_all(lambda s: endpoints.get_session(s, session_id)))
         if only_if_stored and not merged:
             return
         self.state.chat = Chat(
@@ -159,8 +161,8 @@ class Actions:
             self.state.renaming = None
             new_title = field.value.strip()
             if save and new_title and new_title != title:
-                await self.services.send_to_all(
-                    "PATCH", f"/api/sessions/{session_id}", {"title": new_title}, self.show_error
+                await self.services.change_all(
+                    lambda s: endpoints.patch_session(s, session_id, title=new_title), self.show_error
                 )
             await self.refresh_sessions()
 
@@ -175,7 +177,7 @@ class Actions:
 
     async def delete_session(self, event: Any, session_id: str) -> None:
         event.stopPropagation()
-        await self.services.send_to_all("DELETE", f"/api/sessions/{session_id}", on_error=self.show_error)
+        await self.services.change_all(lambda s: endpoints.delete_session(s, session_id), self.show_error)
         self.history.forget(session_id)
         if session_id == self.state.chat.session_id:
             self.new_chat()
@@ -320,8 +322,7 @@ class Actions:
         known = {s.id for s in chat.summaries}
         if not any(c.summary_id and c.summary_id not in known for c in chat.contexts.values()):
             return
-        answers = await self.services.fetch_from_all(f"/api/sessions/{chat.session_id}")
-        merged = merge_sessions([Session.from_dict(a) for a in answers])
+        merged = merge_sessions(await self.services.from_all(lambda s: endpoints.get_session(s, chat.session_id)))
         if merged and self.state.chat is chat and not self.state.busy:
             chat.summaries = list(merged[0].summaries)
             view_messages.render_chat(self.dom, self.state, self)

@@ -8,18 +8,18 @@ the message into view and flashes it.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-import a11y
-import view_messages
-import view_search
-from branches import save_branches
-from dom import Dom
-from shared.search import DEFAULT_LIMIT, SearchHit
-from state import AppState
+from shared.search import DEFAULT_LIMIT
+from webapp.page import a11y
+from webapp.page.actions.branches import save_branches
+from webapp.page.api import endpoints
+from webapp.page.dom import Dom
+from webapp.page.state.app import AppState
+from webapp.page.views import messages as view_messages
+from webapp.page.views import search as view_search
 
 if TYPE_CHECKING:
-    from actions import Actions
+    from webapp.page.actions.chat import Actions
 
 
 class SearchActions:
@@ -36,9 +36,8 @@ class SearchActions:
         if ticket is None:
             view_search.render_hits(self.dom, self.state, self)
             return
-        path = f"/api/search?q={quote(self.state.search.query)}&limit={DEFAULT_LIMIT}"
-        answers = await self.actions.services.fetch_from_all(path)
-        lists = [[SearchHit.from_dict(h) for h in a.get("hits", [])] for a in answers if isinstance(a, dict)]
+        query = self.state.search.query
+        lists = await self.actions.services.from_all(lambda s: endpoints.search(s, query, DEFAULT_LIMIT))
         if self.state.search.answered(ticket, lists):
             view_search.render_hits(self.dom, self.state, self)
 
