@@ -17,7 +17,7 @@ from shared.history import branch, children, path_to
 from shared.responses import ServiceInfo
 from shared.schemas import GENERATING, ChatMessage, ChatRequest, ChatSettings, Message, Session, Summary, new_id
 from shared.search import SearchHit, merge_hits
-from shared.sidebar import Listing
+from shared.sidebar import Key, Listing
 
 
 @dataclass
@@ -210,6 +210,8 @@ class AppState:
     """Each online service's chats as far as loaded (pages), by service id."""
     has_more: bool = False
     """Whether a service has chats not loaded yet (the list's end loads them)."""
+    shown_edge: Key | None = None
+    """The frontier ``sessions`` was worked out at: a page loaded later adds what is below it."""
     generations: list[Generation] = field(default_factory=list)
     """Answers streaming in now, in any chat (two after Ask both)."""
     renaming: str | None = None
