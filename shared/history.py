@@ -150,7 +150,7 @@ def is_buried(session: Session, deleted_at: Mapping[str, float]) -> bool:
     return when is not None and session.updated_at <= when
 
 
-def _outranked(copy: Session, best: Session) -> bool:
+def outranked(copy: Session, best: Session) -> bool:
     """Whether ``copy`` should take ``best``'s title: a rename it missed."""
     return best.title_source != "model" and copy.title != best.title and title_rank(copy) < title_rank(best)
 
@@ -177,7 +177,7 @@ def sync_plan(
         if session.id not in best or title_rank(session) > title_rank(best[session.id]):
             best[session.id] = session
     renames = {
-        service: [(s.id, best[s.id].title) for s in sessions if _outranked(s, best[s.id])]
+        service: [(s.id, best[s.id].title) for s in sessions if outranked(s, best[s.id])]
         for service, sessions in kept.items()
     }
     return (

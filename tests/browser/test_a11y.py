@@ -101,6 +101,68 @@ def test_no_serious_violations_on_the_pages_states(driver, stack: Stack):
     assert page.requested_hosts() <= LOCAL
 
 
+WIDE_CODE = """Two ways to do it:
+
+```python
+import os  # the comment on this line goes on far past the width of the answer, so the block scrolls sideways
+@cache
+def load(path: str, retries: int = 3) -> dict[str, object]:
+    \"\"\"Read one file.\"\"\"
+    n = 1  # short
+    if not os.path.exists(path) or retries <= 0: raise FileNotFoundError(f"no file at {path!r}, tried {retries} times")
+    return {"path": path, "size": len(open(path).read()) * 1024 + 0x1F - 3.5e2, "ok": True, "none": None}
+```
+
+```console
+$ ls -l  # short
+total 0
+```
+
+```bash
+# then run it, with a long line that keeps on going and going past the edge of the message box for sure
+for f in *.txt; do echo "file: $f" | grep -v '^#' >> out.log && wc -l "$f"; done; export N=42
+```
+
+```js
+const total = items.filter((x) => x.size > 10 && typeof x.name === "string").reduce((a, b) => a + b.size, 0); // sum
+```
+"""
+
+
+def choose_theme(page: ChatPage, theme: str) -> None:
+    """Click the toolbar's theme button until ``theme`` is in use."""
+    for _ in range(3):
+        if page.driver.execute_script("return document.documentElement.dataset.theme") == theme:
+            return
+        page.by("theme-toggle").click()
+    assert page.driver.execute_script("return document.documentElement.dataset.theme") == theme
+
+
+def test_a_wide_highlighted_code_block_passes_in_both_themes(driver, stack: Stack):
+    session_id = stored_chat(stack, "Show me some code", WIDE_CODE)
+    page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost")).open(f"/#chat={session_id}")
+    blocks = page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".message pre > code"), 20, "the code blocks")
+    assert len(blocks) == 4
+    kinds = set(
+        page.driver.execute_script("return [...document.querySelectorAll('.message pre span')].map((s) => s.className)")
+    )
+    # keywords, strings, comments, numbers, operators, builtins, functions, shell prompt and output
+    wanted = {"hl-k", "hl-kn", "hl-s2", "hl-c1", "hl-mi", "hl-mf", "hl-mh", "hl-o", "hl-nb", "hl-nf", "hl-gp", "hl-go"}
+    assert wanted <= kinds, f"token classes missing: {sorted(wanted - kinds)}"
+    scrolls = "return arguments[0].scrollWidth > arguments[0].clientWidth"
+    wide = [block for block in blocks if "console" not in (block.get_attribute("class") or "")]
+    assert all(page.driver.execute_script(scrolls, block) for block in wide), "the long lines scroll sideways"
+    try:
+        for theme in ("light", "dark"):
+            choose_theme(page, theme)
+            audit(page, f"an answer with wide code blocks, {theme} theme")
+    finally:
+        page.driver.execute_script("localStorage.removeItem('ruschat-theme')")
+    # The keyboard reaches each block (to scroll it) and it says what it is.
+    for block in blocks:
+        assert block.get_attribute("tabindex") == "0" and block.get_attribute("aria-label"), block
+
+
 def test_keyboard_alone_reaches_the_controls_and_escape_closes_dialogs(driver, stack: Stack):
     stored_chat(stack, "A question asked earlier", "An answer given earlier.")
     page = ChatPage(driver, stack.web.url.replace("127.0.0.1", "localhost")).open()

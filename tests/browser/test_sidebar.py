@@ -57,11 +57,41 @@ def test_the_sidebar_shows_a_page_under_date_headings_and_loads_the_rest_on_scro
         )
         return len(page.sessions()) == 120
 
-    remember = "window.ruschatFirstItem = document.querySelector('[data-testid=session-item]')"
-    page.driver.execute_script(remember)
+    page.driver.execute_script(WATCH)
     page.wait(scrolled_to_the_end, 30, "every chat listed after scrolling")
     assert page.session_ids() == expected
     assert page.by("session-list-end").get_attribute("data-more") == "false"
-    # The items already listed were kept, not built again, when the next pages were drawn.
-    same = "return window.ruschatFirstItem === document.querySelector('[data-testid=session-item]')"
-    assert page.driver.execute_script(same)
+    # A page continues the last heading or starts the next one: no heading twice.
+    headings = [h.text for h in page.all("session-group")]
+    assert len(headings) == len(set(headings)), headings
+    # Each loaded page was drawn by adding its items after the last: the items listed before
+    # are the same DOM nodes in their places, none was taken out, and the items added are
+    # the chats added (not the whole list again).
+    seen = page.driver.execute_script("return window.ruschatWatch.summary()")
+    assert seen["same"], "the items listed before were kept in their places"
+    assert seen["removed"] == 0, seen
+    assert seen["added"] == len(expected) - len(first), seen
+    assert seen["loads"] >= 1 and max(seen["per_load"]) <= 2 * 50, seen  # a page (and chats it uncovers)
+
+
+WATCH = """
+const groups = document.querySelector('[data-testid=session-groups]');
+const item = '[data-testid=session-item]';
+const before = [...groups.querySelectorAll(item)];
+const watch = {added: 0, removed: 0, per_load: []};
+const count = (node) => node.nodeType !== 1 ? 0 : node.matches(item) ? 1 : node.querySelectorAll(item).length;
+new MutationObserver((records) => {
+  let added = 0;
+  for (const record of records) {
+    for (const node of record.addedNodes) added += count(node);
+    watch.removed += [...record.removedNodes].filter((node) => node.nodeType === 1).length;
+  }
+  watch.added += added;
+  watch.per_load.push(added);  // the records of one task: one loaded page's drawing
+}).observe(groups, {childList: true, subtree: true});
+watch.summary = () => ({
+  added: watch.added, removed: watch.removed, per_load: watch.per_load, loads: watch.per_load.length,
+  same: before.every((node, i) => node.isConnected && node === groups.querySelectorAll(item)[i]),
+});
+window.ruschatWatch = watch;
+"""

@@ -37,9 +37,14 @@ def test_markdown_images_and_script_links_produce_no_element():
     assert 'href="javascript' not in html
 
 
+def code_tag(label: str) -> str:
+    """How a code block's <code> opens: reachable by the keyboard (it scrolls), and named."""
+    return f'<code tabindex="0" role="group" aria-label="{label}"'
+
+
 def test_code_blocks_lists_and_safe_links_render():
     html = render_markdown("```\nprint('<b>')\n```\n\n- one\n- two\n\n[docs](http://localhost/x)")
-    assert f"<pre>{render.COPY_CODE_BUTTON}<code>print('&lt;b&gt;')" in html
+    assert f"<pre>{render.COPY_CODE_BUTTON}{code_tag('Code')}>print('&lt;b&gt;')" in html
     assert "<li>one</li>" in html
     assert 'href="http://localhost/x" target="_blank" rel="noopener noreferrer nofollow"' in html
 
@@ -49,7 +54,7 @@ def test_code_blocks_lists_and_safe_links_render():
 
 def test_a_python_block_gets_token_spans_and_a_copy_button():
     html = render_markdown("```python\n\ndef f(x):\n    return x  # done\n```")
-    assert html.startswith(f'<pre>{render.COPY_CODE_BUTTON}<code class="language-python">\n<span')
+    assert html.startswith(f'<pre>{render.COPY_CODE_BUTTON}{code_tag("python code")} class="language-python">\n<span')
     assert '<span class="hl-k">def</span>' in html
     assert '<span class="hl-nf">f</span>' in html
     assert '<span class="hl-c1"># done</span>' in html
@@ -65,6 +70,16 @@ def test_hostile_code_in_a_fenced_block_stays_text(lang: str, hostile: str):
     # The text the reader sees (markup removed, entities decoded) is the code as written.
     text = re.sub(r"<[^>]+>", "", html.removeprefix(f"<pre>{render.COPY_CODE_BUTTON}"))
     assert unescape(text) == f"x = '{hostile}'\n{hostile}\n\n"
+
+
+@pytest.mark.parametrize(
+    ("info", "label"),
+    [("python", "python code"), ("c++ {.x}", "c++ code"), ("", "Code"), ('"><b onclick=x>', "Code")],
+)
+def test_a_code_block_is_named_by_its_language_and_never_by_markup(info: str, label: str):
+    html = render_markdown(f"```{info}\nx = 1\n```")
+    assert html.count("<code ") == 1 and code_tag(label) in html
+    assert re.search(r"<b[\s>]", html) is None  # the info string stays text
 
 
 @pytest.mark.parametrize("info", ["", "no-such-language", "PYTHON attrs", "text"])

@@ -42,10 +42,25 @@ COPY_CODE_BUTTON = (
 """Put at the start of every <pre>: our markup, never the model's."""
 
 
+_LANGUAGE_NAME = re.compile(r"[\w+#.-]{1,30}")
+
+
+def code_label(info: str) -> str:
+    """The accessible name of a code block: "python code", or "Code" (our text, never
+    markup: a fence's info string that is not a plain language name is left out)."""
+    words = info.split()
+    return f"{words[0]} code" if words and _LANGUAGE_NAME.fullmatch(words[0]) else "Code"
+
+
 def _code_block(renderer, tokens, index, options, env):  # type: ignore[no-untyped-def]
-    # The default rules (methods of the renderer) write "<pre><code...": add the button.
+    # The default rules (methods of the renderer) write "<pre><code...": add the button,
+    # and let the keyboard reach the <code>, which scrolls sideways on long lines (axe's
+    # scrollable-region-focusable). A focusable element needs a name, which the code role
+    # may not have: it is named as a group.
     html = getattr(renderer, tokens[index].type)(tokens, index, options, env)
-    return html.replace("<pre>", "<pre>" + COPY_CODE_BUTTON, 1)
+    label = code_label(tokens[index].info if tokens[index].type == "fence" else "")
+    code = f'<code tabindex="0" role="group" aria-label="{label}"'
+    return html.replace("<pre><code", "<pre>" + COPY_CODE_BUTTON + code, 1)
 
 
 _markdown.add_render_rule("fence", _code_block)

@@ -40,7 +40,14 @@ class Actions:
         self.listed = False
         """Whether start() has asked for the chat list (until then a status is no news)."""
         self.sidebar = view_sidebar.Sidebar(dom)
-        self.history = HistoryActions(state, dom, self.services, self.show_error, lambda: self.sidebar.render(state))
+        self.history = HistoryActions(
+            state,
+            dom,
+            self.services,
+            self.show_error,
+            lambda: self.sidebar.render(state),
+            lambda added, changed: self.sidebar.extend(state, added, changed),
+        )
         self.answers = Answers(
             state,
             dom,

@@ -3,8 +3,10 @@
 Each service sends its chats in pages (``GET /api/sessions?limit=&cursor=``); the state
 keeps a ``shared.sidebar.Listing`` per service and the sidebar shows the merged chats no
 older than the frontier (see shared/sidebar.py). Reaching the end of the list loads the
-next page of the services at the frontier. After an answer, a rename or a delete only the
-first pages are fetched again and merged with what is loaded.
+next page of the services at the frontier, and only what it adds is merged and drawn (at
+the end of the list), so loading more costs the same at any depth. After an answer, a
+rename or a delete only the first pages are fetched again and merged with what is loaded,
+and the list is drawn again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from shared.sidebar import PAGE_SIZE, Listing, behind, sidebar_plan
+from shared.schemas import Session
+from shared.sidebar import PAGE_SIZE, Listing, behind, frontier, sidebar_more, sidebar_plan
 from webapp.page.api import endpoints
 from webapp.page.api.services import Services
 from webapp.page.dom import Dom
@@ -33,6 +36,7 @@ class HistoryActions:
         services: Services,
         show_error: Callable[[str], None],
         redraw: Callable[[], None],
+        extend: Callable[[list[Session], list[Session]], None],
     ) -> None:
         self.state = state
         self.dom = dom
@@ -40,6 +44,8 @@ class HistoryActions:
         self.show_error = show_error
         self.redraw = redraw
         """Draws the sidebar from the state."""
+        self.extend = extend
+        """Draws the chats added at the end of the sidebar, and those changed in place."""
         self.loading = False
 
     async def refresh(self, reset: bool = False) -> None:
@@ -68,7 +74,7 @@ class HistoryActions:
             for _ in range(MAX_PAGES_AT_ONCE):
                 if not await self.next_pages():
                     break
-                await self.apply(follow=False)
+                await self.apply_more()
                 if not view_sidebar.end_in_view(self.dom):
                     break
         finally:
@@ -99,8 +105,33 @@ class HistoryActions:
         elsewhere since they last changed are deleted there, renames made elsewhere pushed)."""
         listings = self.state.listings
         self.state.sessions, deletions, renames = sidebar_plan(listings)
+        self.state.shown_edge = frontier(listings.values())
         self.state.has_more = any(listing.more for listing in listings.values())
         self.redraw()
+        await self.push(deletions, renames)
+        if follow and self.state.has_more and view_sidebar.end_in_view(self.dom):
+            await self.load_more()  # a short list: the end is in view with no scroll
+
+    async def apply_more(self) -> None:
+        """Show what the pages just loaded add below the chats shown (and the chats shown
+        whose title a copy loaded now changes), without merging or drawing the rest again."""
+        state, listings = self.state, self.state.listings
+        if state.shown_edge is None:  # everything was shown: nothing can go below it
+            await self.apply(follow=False)
+            return
+        plan = sidebar_more(listings, state.sessions, state.shown_edge)
+        for place, session in plan.changed:
+            state.sessions[place] = session
+        state.sessions.extend(plan.added)
+        state.shown_edge = frontier(listings.values())
+        state.has_more = any(listing.more for listing in listings.values())
+        self.extend(plan.added, [session for _, session in plan.changed])
+        await self.push(plan.deletions, plan.renames)
+
+    async def push(self, deletions: dict[str, list[str]], renames: dict[str, list[tuple[str, str]]]) -> None:
+        """Delete on each service the chats deleted elsewhere; give its copies the titles
+        of renames made elsewhere."""
+        listings = self.state.listings
         for service_id, session_ids in deletions.items():
             for session_id in session_ids:
                 listings[service_id].drop(session_id)
@@ -111,5 +142,3 @@ class HistoryActions:
                 listings[service_id].retitle(session_id, title)
                 rename = partial(endpoints.patch_session, session_id=session_id, title=title)
                 await self.services.change(self.state.services[service_id], rename, self.show_error)
-        if follow and self.state.has_more and view_sidebar.end_in_view(self.dom):
-            await self.load_more()  # a short list: the end is in view with no scroll

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.schemas import ChatSettings, Session
-from shared.sidebar import Listing
+from shared.sidebar import Key, Listing
 from webapp.page.state.answer_stats import AnswerStats
 from webapp.page.state.chat import Chat
 from webapp.page.state.generations import Generation
@@ -38,6 +38,8 @@ class AppState:
     """Each online service's chats as far as loaded (pages), by service id."""
     has_more: bool = False
     """Whether a service has chats not loaded yet (the list's end loads them)."""
+    shown_edge: Key | None = None
+    """The frontier ``sessions`` was worked out at: a page loaded later adds what is below it."""
     generations: list[Generation] = field(default_factory=list)
     """Answers streaming in now, in any chat (two after Ask both)."""
     renaming: str | None = None
