@@ -14,6 +14,7 @@ from selenium.webdriver.support.ui import Select
 from engine.store.storage import Store
 from shared.schemas import ChatMessage, Message
 from tests.browser.conftest import MODEL, ChatPage, Stack, running_stack
+from tests.browser.test_a11y import audit
 
 pytestmark = pytest.mark.browser
 
@@ -75,6 +76,7 @@ def test_a_long_chat_shows_the_gauge_and_marks_what_the_model_no_longer_sees(pag
     page.reload()  # the stored numbers draw the same after a reload
     page.wait(lambda d: page.by("context-gauge").is_displayed(), 20, "the gauge after a reload")
     assert len(page.all("outside-window")) == len(marked)
+    audit(page, "messages outside the model's window")  # marked, not dimmed below AA contrast
 
     # Summarise instead: the fast service's summary is shown where the window begins.
     page.click('[data-testid="settings"]')

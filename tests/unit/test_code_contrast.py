@@ -114,3 +114,20 @@ def test_every_token_colour_meets_aa_on_the_code_background(theme: str):
         if (ratio := contrast(fg, bg)) < AA:
             failing.append(f"{CLASS_PREFIX}{name}: {fg} on {bg} is {ratio:.2f}:1")
     assert not failing, f"{theme} theme: " + "; ".join(failing)
+
+
+def test_messages_outside_the_window_are_marked_without_fading_their_text():
+    """Opacity would blend the text into the background, below AA (axe cannot always tell:
+    it reports faded text as 'needs review', not as a violation)."""
+    css = (STATIC / "style.css").read_text()
+    rules = re.findall(r"\.message\.outside-window[^{]*\{([^}]*)\}", css)
+    assert rules and not any("opacity" in rule or "filter" in rule for rule in rules)
+    style = (STATIC / "style.css").read_text()
+    variables: dict[str, Colours] = {}
+    for name, value in re.findall(r"(--[\w-]+):\s*(light-dark\([^)]*\)|#[0-9a-fA-F]{6})", style):
+        variables[name] = theme_colours(value, variables)
+    muted = variables["--muted"]
+    for background in ("--bg", "--panel", "--user"):  # the page, an answer, a question
+        for theme in range(2):
+            ratio = contrast(muted[theme], variables[background][theme])
+            assert ratio >= AA, f"--muted on {background} ({THEMES[theme]}): {ratio:.2f}"

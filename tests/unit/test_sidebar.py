@@ -91,7 +91,7 @@ def test_a_page_adds_no_chat_twice_and_drop_and_retitle_change_one():
 
 
 def push(listings: dict[str, Listing], deletions: dict[str, list[str]], renames: dict[str, list[tuple[str, str]]]):
-    """What the page does with a plan's deletions and renames (history_actions.apply)."""
+    """What the page does with a plan's deletions and renames (webapp.page.actions.history: apply)."""
     for service_id, session_ids in deletions.items():
         for session_id in session_ids:
             listings[service_id].drop(session_id)
