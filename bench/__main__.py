@@ -184,7 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             service.stop()
         print("2b/9 time to first token across turns (one slot, nothing parked: no reuse across chats)", flush=True)
-        plain = start(folder, "nocache", args.model, args.threads, args.ctx, "--parallel", "1", "--park-mb", "0")
+        plain = start(
+            folder,
+            "nocache",
+            args.model,
+            args.threads,
+            args.ctx,
+            "--parallel",
+            "1",
+            "--park-mb",
+            "0",
+            "--kv-disk-mb",
+            "0",
+        )
         try:
             results["ttft_nocache"] = measure.ttft_across_turns(plain.url)
             results["memory_nocache"] = measure.memory(plain.worker_pid(), args.model)

@@ -77,7 +77,9 @@ def chat(
     max_tokens: int = 64,
     stop_after: int | None = None,
 ) -> Stream:
-    """POST /api/chat and read the stream; ``stop_after`` chunks closes it early (Stop)."""
+    """POST /api/chat and read the stream; after ``stop_after`` chunks, press Stop (an answer
+    outlives its stream: closing it alone would let the answer run on), ``ended`` the moment
+    Stop was pressed."""
     body = {
         "session_id": session_id or str(uuid.uuid4()),
         "max_tokens": max_tokens,
@@ -85,6 +87,7 @@ def chat(
         "messages": [{"id": str(uuid.uuid4()), **m} for m in messages],
     }
     result = Stream(sent=time.perf_counter())
+    message_id = None
     with requests.post(url + "/api/chat", json=body, stream=True, timeout=300) as response:
         result.status = response.status_code
         if response.status_code != 200:
@@ -93,13 +96,17 @@ def chat(
         for arrived, chunk in iter_chunks(response):
             if chunk is None:
                 continue
+            message_id = message_id or (chunk.get("ruschat") or {}).get("message_id")
             if content := content_of(chunk):
                 result.chunk_times.append(arrived)
                 result.text += content
             if "usage" in chunk:
                 result.final = chunk
             if stop_after is not None and len(result.chunk_times) >= stop_after:
-                break
+                result.ended = time.perf_counter()
+                stop = f"{url}/api/sessions/{body['session_id']}/messages/{message_id}/stop"
+                requests.post(stop, timeout=30).raise_for_status()
+                return result
     result.ended = time.perf_counter()
     return result
 
