@@ -127,14 +127,16 @@ def test_acceptance_path_then_ctrl_c_stops_everything(driver, run_all: RunAll):
     page.type("Hello")
     lengths = page.watch_answer(1)
     assert len(set(lengths)) >= 2 and lengths[-1] > 0
-    assert page.answers()[0].get_attribute("data-service") == "tinyllama"
+    # Waited for: the chat is drawn anew when the answer ends, and an element read meanwhile goes stale.
+    page.wait(lambda d: page.answers()[0].get_attribute("data-service") == "tinyllama", 10, "the answer's service")
 
     page.by("new-chat").click()
     page.choose("qwen")
     page.type("Tell me a story")
     lengths = page.watch_answer(1)
     assert len(set(lengths)) >= 2 and lengths[-1] > 0
-    assert page.answers()[0].get_attribute("data-service") == "qwen"
+    # Waited for: the chat is drawn anew when the answer ends, and an element read meanwhile goes stale.
+    page.wait(lambda d: page.answers()[0].get_attribute("data-service") == "qwen", 10, "the answer's service")
 
     page.reload()
     titles = page.wait(lambda d: [s.text for s in page.sessions()] or None, 20, "the sidebar")
