@@ -8,6 +8,7 @@ parsed values fill the frozen ServiceConfig in engine.config.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -196,8 +197,9 @@ def environment_default(option: Option, profile: ServiceProfile, environ: Mappin
 def parser_for(profile: ServiceProfile, environ: Mapping[str, str]) -> argparse.ArgumentParser:
     """The service's argparse parser, every default taken from its environment."""
     prefix = f"RUSCHAT_{profile.name.upper()}"
+    command = Path(sys.argv[0]).name  # an installed command (ruschat-fast), or python -m's __main__.py
     parser = argparse.ArgumentParser(
-        prog=f"python -m backend_{profile.name}",
+        prog=command if command.startswith("ruschat") else f"python -m backend_{profile.name}",
         description=f"RusChat {profile.label.lower()} inference service. Every option can "
         f"also be set as {prefix}_<OPTION> (e.g. {prefix}_PORT).",
     )

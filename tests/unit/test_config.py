@@ -199,3 +199,10 @@ def test_a_variable_that_is_not_a_number_is_refused_by_name(models: Path, capsys
     with pytest.raises(SystemExit):
         config_from_args(QWEN, [], env(models, RUSCHAT_QWEN_PORT="eighty"))
     assert "RUSCHAT_QWEN_PORT must be a whole number" in capsys.readouterr().err
+
+
+def test_help_names_the_command_that_was_typed(models: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("sys.argv", ["/home/me/.venv/bin/ruschat-capable", "--help"])
+    assert options.parser_for(QWEN, env(models)).prog == "ruschat-capable"
+    monkeypatch.setattr("sys.argv", ["/repo/backend_qwen/__main__.py"])
+    assert options.parser_for(QWEN, env(models)).prog == "python -m backend_qwen"
