@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -258,3 +259,16 @@ def gateway(kind: str, folder: Path, upstream: Process) -> Process:
     context = [] if kind == "llama-server" else ["--ctx", "2048"]
     args = ["--engine-url", f"{upstream.url}/v1", *context]
     return service_process("backend_qwen", folder / "history.sqlite3", folder / "service.log", *args).start()
+
+
+def imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at the top or inside a function (``from a import b``:
+    ``a`` and ``a.b``, which may be a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from engine.inference.protocol import Engine, PromptTooLong
 from engine.scheduling.jobs import Finished, Job
-from engine.scheduling.scheduler import QueueFull, Scheduler
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.status import QueueFull
 from shared.schemas import GenerationParams
 
 Messages = Sequence[dict[str, str]]

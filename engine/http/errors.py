@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine.chat.turns import AnswerBusy, AnswerNotFound
 from engine.inference.protocol import CannotContinue, PromptTooLong
-from engine.scheduling.scheduler import QueueFull
+from engine.scheduling.status import QueueFull
 from engine.store.search import SearchQueryError
 from engine.store.storage import ConflictError
 from shared.responses import ErrorInfo

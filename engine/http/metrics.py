@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
 
 from engine.scheduling.jobs import Finished
-from engine.scheduling.scheduler import Status
+from engine.scheduling.status import Status
 
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 """Seconds from a job's start (after the queue) to its first token: prompt reading."""

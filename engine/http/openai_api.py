@@ -21,7 +21,7 @@ from engine.http.streaming import DONE, client_gone, error_for, event_stream, ss
 from engine.inference.protocol import Prompt
 from engine.inference.sampling import grammar_for
 from engine.scheduling.jobs import Event, Finished, Job, Token
-from engine.scheduling.scheduler import QueueFull
+from engine.scheduling.status import QueueFull
 from engine.service import Service
 from shared.chunks import Usage, completion_chunk, final_chunk, openai_finish_reason, usage_chunk
 from shared.openai_schemas import CompletionRequest

@@ -28,6 +28,7 @@ from engine.cpu.budget import Budget, FixedBudget, Grant
 from engine.inference.protocol import Engine, PromptTooLong
 from engine.scheduling.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
 from engine.scheduling.jobs import Finished, Job, Queued, Started, Token
+from engine.scheduling.status import QueueFull, Status
 from engine.scheduling.stops import StopFilter
 from shared.chunks import Timings, TokenLogprob, Usage
 
@@ -35,12 +36,6 @@ log = logging.getLogger(__name__)
 
 MAX_BACKGROUND = 16
 """Background jobs that may wait; one more is refused (QueueFull)."""
-
-
-class QueueFull(Exception):
-    def __init__(self, retry_after: int) -> None:
-        super().__init__("the model is busy and its queue is full")
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -56,22 +51,6 @@ class _Running:
     stops: StopFilter | None = None
     logprobs: list[TokenLogprob] = field(default_factory=list)
     """Of tokens whose text is not out yet (held back, or an unfinished character)."""
-
-
-@dataclass(frozen=True)
-class Status:
-    state: str
-    queue_depth: int
-    tokens_per_second: float
-    version: int
-    threads: Grant
-    """Threads in use now and why not more."""
-    busy_slots: int = 0
-    """Slots generating a foreground answer."""
-    background: int = 0
-    """Background jobs holding a slot or waiting for one."""
-    preempted: int = 0
-    """Background jobs that gave their slot to a foreground one, since the start."""
 
 
 class Scheduler:

@@ -7,7 +7,8 @@ import pytest
 from engine.cpu.budget import FixedBudget
 from engine.scheduling.backlog import RecentDurations, RunningWork, retry_after, seconds_until_free
 from engine.scheduling.jobs import Started
-from engine.scheduling.scheduler import QueueFull, Scheduler
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.status import QueueFull
 from tests.fakes import FakeEngine, job
 
 

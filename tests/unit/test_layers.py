@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import imports
+
 ENGINE = Path(__file__).resolve().parents[2] / "engine"
 LAYERS = ("http", "chat", "scheduling", "inference", "store", "cpu")
 # Which engine subpackages each may import (besides itself, shared/ and the standard library).
@@ -24,18 +26,6 @@ ALLOWED = {
     "cpu": set(),
 }
 WEB = ("flask", "flask_cors", "flask_sock", "werkzeug", "gunicorn")
-
-
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, at the top or inside a function."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
 
 
 def modules(layer: str) -> list[Path]:

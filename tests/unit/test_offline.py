@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import struct
 import zipfile
 
+from tests.support import imports
 from webapp import offline
 from webapp.server import PAGE, SHARED, SHARED_FILES, WebConfig, create_app, page_files, page_zip
 
@@ -89,15 +89,8 @@ def test_every_module_of_ours_the_page_imports_is_in_its_zip():
     with zipfile.ZipFile(io.BytesIO(page_zip())) as archive:
         shipped = {name for name in archive.namelist() if name.endswith(".py")}
     sources = [PAGE / name for name in page_files()] + [SHARED / name for name in SHARED_FILES]
-    imported: set[str] = set()
-    for path in sources:
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                # ``from webapp.page.views import sidebar`` imports a module; ``from x import name`` does not.
-                imported.add(node.module)
-                imported.update(f"{node.module}.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.Import):
-                imported.update(alias.name for alias in node.names)
+    # ``from webapp.page.views import sidebar`` imports a module; ``from x import name`` does not.
+    imported = {module for path in sources for module in imports(path)}
     ours = {module for module in imported if module.split(".")[0] in ("webapp", "shared")}
 
     def is_module(dotted: str) -> bool:

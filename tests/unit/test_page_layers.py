@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import imports
 from webapp.server import PAGE
 
 PARTS = ("state", "api", "actions", "views")
@@ -24,17 +25,6 @@ ALLOWED = {
     "actions": {"state", "api", "views", "dom", "a11y", "markdown"},
 }
 BROWSER = ("js", "pyodide")
-
-
-def imports(path: Path) -> set[str]:
-    """Every module ``path`` imports, at the top or inside a function."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-    return found
 
 
 def page_part(module: str) -> str | None:

@@ -17,7 +17,8 @@ from engine.cpu.budget import FixedBudget
 from engine.inference.protocol import Prompt, PromptTooLong
 from engine.inference.remote import RemoteEngine, request_body
 from engine.scheduling.jobs import Job, Token
-from engine.scheduling.scheduler import QueueFull, Scheduler
+from engine.scheduling.scheduler import Scheduler
+from engine.scheduling.status import QueueFull
 from shared.chunks import logprobs_of
 from shared.schemas import GenerationParams
 from tests.fakes import run_to_end

@@ -8,7 +8,8 @@ import pytest
 from engine.cpu.budget import FixedBudget
 from engine.inference.protocol import Prompt
 from engine.scheduling.jobs import Job, Started, Token
-from engine.scheduling.scheduler import MAX_BACKGROUND, QueueFull, Scheduler
+from engine.scheduling.scheduler import MAX_BACKGROUND, Scheduler
+from engine.scheduling.status import QueueFull
 from shared.schemas import GenerationParams
 from tests.fakes import FakeEngine, job, run_to_end
 

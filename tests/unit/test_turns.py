@@ -10,7 +10,7 @@ from flask import Flask
 
 from engine.chat import turns
 from engine.inference.protocol import PromptTooLong
-from engine.scheduling.scheduler import QueueFull
+from engine.scheduling.status import QueueFull
 from engine.service import Service
 from shared.schemas import GENERATING, ChatRequest
 from tests.fakes import FakeEngine
