@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import options
+from engine import locations, options
 from engine.cpu.budget import usable_cores
 from engine.inference.model_files import ModelFile
 from engine.locations import REPO_ROOT as REPO_ROOT  # where tests and bench/ find the checkout
@@ -153,7 +153,7 @@ def config_from_args(
     from engine.inference.model_files import display_name, resolve_model
 
     environ = os.environ if environ is None else environ
-    data_dir, models_dir = options.folders(environ)
+    data_dir, models_dir = locations.data_dir(environ), locations.models_dir(environ)
     parser, args = options.parse(profile, None if argv is None else list(argv), environ)
     summarizer = args.summarizer.strip().rstrip("/")
     if summarizer not in ("self", "off") and not summarizer.startswith(("http://", "https://")):

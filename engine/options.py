@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine import locations
 from engine.cpu.budget import default_directory
 
 if TYPE_CHECKING:
@@ -243,11 +242,6 @@ def readme_table() -> str:
             variable += f" or `{option.shared_env}` (both services)"
         rows.append(f"| {option.help} | {flag} / {variable} | {option.shown_default} |")
     return "\n".join(rows) + "\n"
-
-
-def folders(environ: Mapping[str, str], repo_root: Path = locations.REPO_ROOT) -> tuple[Path, Path]:
-    """The data and models folders (``RUSCHAT_DATA_DIR``, ``RUSCHAT_MODELS_DIR``; engine.locations)."""
-    return locations.data_dir(environ, repo_root), locations.models_dir(environ, repo_root)
 
 
 if __name__ == "__main__":  # print the README's table
